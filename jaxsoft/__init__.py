@@ -1,0 +1,28 @@
+"""jaxsoft: activations, exact softmax and the losses that go with it, with closed-form derivatives.
+
+The public API mirrors `jax.nn` and `optax.losses` (same names, argument order, `axis` and
+`where`), so `import jaxsoft as nn` swaps in with one line.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from jaxsoft._checks import checked
+from jaxsoft.activations import (
+    sigmoid,
+    sigmoid_grad,
+    softplus,
+    softplus_grad,
+)
+
+try:
+    __version__ = version("jaxsoft")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "checked",
+    "sigmoid",
+    "sigmoid_grad",
+    "softplus",
+    "softplus_grad",
+]

@@ -1,0 +1,5 @@
+"""`python -m jaxsoft ...` runs the command-line interface."""
+
+from jaxsoft.cli import main
+
+raise SystemExit(main())
