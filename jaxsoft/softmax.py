@@ -1,0 +1,338 @@
+r"""The softmax family: logsumexp, softmax, log_softmax, their Jacobian, and argmax_one_hot.
+
+Exactness (NUMERICS.md §3). With m = max_j x_j, the normalizer splits exactly into
+
+    Σ_j e^{x_j − m} = 1 + s,    s = (ties − 1) + Σ_{x_j < m} e^{x_j − m},
+
+so log Σ_j e^{x_j} = m + log1p(s) and log_softmax_i = (x_i − m) − log1p(s) never cancel:
+the dominant class gets −log1p(s) (≈ −s, to full relative precision) where the textbook
+x − m − log Σ returns 0. The rounding error of each subtraction x_j − m is recovered exactly
+(TwoSum) and folded in as e^{d}(1 + err), so a confident prediction's tiny loss keeps all its
+digits. The tie count makes rows with equal maxima exact as well.
+
+Every function is a `jax.custom_jvp` with the closed-form tangent from the notes:
+softmax: ẏ = y ⊙ (ẋ − ⟨y, ẋ⟩), log_softmax: ẏ = ẋ − ⟨softmax, ẋ⟩, logsumexp: ⟨softmax, ẋ⟩.
+No n×n Jacobian is built inside a gradient; `softmax_jacobian` builds it on request only.
+
+Masks: `where=False` entries are excluded (treated as −inf). A fully masked row gives
+softmax 0, log_softmax −inf, logsumexp −inf, and gradient 0. Without `where`, a row of all
+−inf gives logsumexp −inf (gradient 0) and softmax NaN (0/0); a row holding +inf gives NaN.
+
+Dtypes: bfloat16/float16 are computed in float32 and rounded once; float32/float64 in their
+own precision; results have the input's dtype.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsoft import _checks
+
+
+def _axes(x, axis, fn) -> tuple[int, ...]:
+    """Normalize `axis` (int, tuple of ints, or None = all) to a sorted tuple of axes."""
+    if axis is None:
+        return tuple(range(x.ndim))
+    items = axis if isinstance(axis, tuple) else (axis,)
+    for a in items:
+        if not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{fn}: axis must be an int or a tuple of ints, got {axis!r}")
+        if not -x.ndim <= a < x.ndim:
+            raise ValueError(f"{fn}: axis {a} does not exist for an input of shape {x.shape}")
+    axes = tuple(sorted({int(a) % x.ndim for a in items}))
+    if x.ndim == 0 or not axes:
+        raise ValueError(f"{fn}: needs at least one axis to reduce over, got shape {x.shape}")
+    return axes
+
+
+def _prepare(x, axis, where, fn):
+    x = _checks.as_float(x, "x", fn)
+    axes = _axes(x, axis, fn)
+    where = _checks.as_mask(where, x.shape, "where", fn)
+    return x, axes, where
+
+
+def two_diff(a, b):
+    """TwoSum for a − b: returns (d, err) with d = fl(a − b) and a − b = d + err exactly."""
+    d = a - b
+    a_virtual = d + b
+    b_virtual = a_virtual - d
+    return d, (a - a_virtual) - (b - b_virtual)
+
+
+class Stats:
+    """Exact pieces of a row's normalizer, computed in two passes over x (max, then sum).
+
+    Attributes (all keep the reduced axes as size-1 dims):
+      m: the max over unmasked entries (−finfo.max for an empty or all −inf row).
+      d, err: x − m = d + err exactly (TwoSum on halves, so that nothing overflows).
+      s: (ties − 1) + Σ_{x < m} e^{d}(1 + err), so that Σ_j e^{x_j − m} = 1 + s.
+      empty: the row has no finite-weight entry (all −inf or all masked): it behaves as
+        fully masked (softmax 0, log_softmax −inf, logsumexp −inf, gradient 0).
+      log1p_s: log1p(s), +inf for an empty row; lse = m + log1p(s), −inf for an empty row.
+
+    Written with arithmetic masks and clamps instead of full-size selects: XLA on CPU fuses
+    them into the max-subtracted exponential (a select per element was measured 3–10× slower).
+    """
+
+    def __init__(self, x, axes, where):
+        if where is not None:
+            x = jnp.where(where, x, -jnp.inf)
+        big = jnp.finfo(x.dtype).max
+        m = jnp.maximum(jnp.max(x, axis=axes, keepdims=True), -big)
+        self.x, self.m = x, m
+        d, err = self.shift(x)
+        # keep = 1 for x < m, 0 for the maxima (and 1 for −inf entries).
+        keep = jnp.minimum((m - x) * (1 / jnp.finfo(x.dtype).tiny), 1)
+        ties = jnp.sum(1 - keep, axis=axes, keepdims=True)
+        s = jnp.sum(keep * jnp.exp(d) * (1 + err), axis=axes, keepdims=True) + (ties - 1)
+        self.empty = s < 0  # no tie at the max: the max was −inf (s = −1)
+        self.d, self.err, self.s = d, err, s
+        self.log1p_s = jnp.where(self.empty, jnp.inf, jnp.log1p(jnp.maximum(s, 0)))
+        self.lse = m - jnp.where(self.empty, jnp.inf, -self.log1p_s)
+
+    def shift(self, x):
+        """(d, err) with x − m = d + err exactly, for any x ≤ m (−inf gives d = −inf)."""
+        big = jnp.finfo(x.dtype).max
+        # The rounding error from a TwoSum on clamped halves: finite, never overflows.
+        _, err = two_diff(jnp.maximum(x, -big) * 0.5, self.m * 0.5)
+        return x - self.m, err * 2
+
+    @property
+    def inv(self):
+        """1 / Σ_j e^{x_j − m} = 1 / (1 + s), and 0 for an empty row."""
+        return jnp.where(self.empty, 0, 1 / (1 + self.s))
+
+    def softmax(self):
+        return jnp.exp(self.d) * (1 + self.err) * self.inv
+
+    def log_softmax(self):
+        return (self.d - self.log1p_s) + self.err
+
+
+def probs(x, m, inv, where=None):
+    """softmax recomputed from the row's max and 1/normalizer: e^{x − m}·inv (0 where masked).
+
+    This is the form the backward passes use (accurate to a few eps in absolute terms, which is
+    what a gradient needs): it recomputes from the input and two row-sized numbers instead of
+    storing a full-size array, and stays exact at any magnitude (unlike e^{x − lse}).
+    """
+    p = jnp.exp(x - m) * inv
+    return p if where is None else jnp.where(where, p, 0)
+
+
+def _recomputed(tangent_fn):
+    """Mark a tangent computation for recomputation in the backward pass.
+
+    `tangent_fn` takes the primals and the tangent last. Under `jax.grad` the primal-only parts
+    of a JVP rule (e.g. the softmax) would otherwise be evaluated in the forward pass and kept
+    as a full-size residual; inside `jax.checkpoint` they are recomputed from the (already
+    resident) inputs and the row-sized logsumexp, fused into the backward's single output pass.
+    """
+    return jax.checkpoint(tangent_fn)
+
+
+# ----------------------------------------------------------------------------------- logsumexp
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _logsumexp(x, axes, where):
+    return Stats(x, axes, where).lse
+
+
+@_logsumexp.defjvp
+def _logsumexp_jvp(axes, primals, tangents):
+    x, where = primals
+    x_dot, _ = tangents
+    st = Stats(x, axes, where)
+
+    def tangent(x, m, inv, where, x_dot):
+        return jnp.sum(probs(x, m, inv, where) * x_dot, axis=axes, keepdims=True)
+
+    return st.lse, _recomputed(tangent)(x, st.m, st.inv, where, x_dot)
+
+
+def logsumexp(x, axis=None, *, where=None, keepdims=False):
+    r"""log Σ_j e^{x_j}, exactly: m + log1p(s) with m the max (see the module docstring).
+
+    Derivative: ∂/∂x_i logsumexp(x) = softmax(x)_i.
+
+    Conventions: a fully masked row (all `where` False) or a row of all −inf gives −inf with
+    gradient 0; a row holding +inf gives +inf... as NaN-free as the inputs allow: NaN
+    propagates. Reduces over `axis` (int, tuple, or None = all axes, as `jax.nn.logsumexp`).
+
+    Args:
+      x: floating array.
+      axis: axis or axes to reduce over; None reduces over all axes.
+      where: optional boolean mask of `x.shape`; False entries are excluded.
+      keepdims: keep the reduced axes as size-1 dimensions.
+
+    Returns:
+      The logsumexp, `x.dtype` (bf16/f16 computed in float32, rounded once).
+
+    Example:
+      >>> import jax.numpy as jnp, jaxsoft
+      >>> jaxsoft.logsumexp(jnp.array([1e4, 1e4]))
+      Array(10000.693, dtype=float32)
+    """
+    x, axes, where = _prepare(x, axis, where, "logsumexp")
+    out = _logsumexp(_checks.upcast(x), axes, where).astype(x.dtype)
+    return out if keepdims else jnp.squeeze(out, axes)
+
+
+# ------------------------------------------------------------------------------------- softmax
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _softmax(x, axes, where):
+    y = Stats(x, axes, where).softmax()
+    return y if where is None else jnp.where(where, y, 0)
+
+
+@_softmax.defjvp
+def _softmax_jvp(axes, primals, tangents):
+    x, where = primals
+    x_dot, _ = tangents
+    y = _softmax(x, axes, where)
+    # ẏ = y ⊙ (ẋ − ⟨y, ẋ⟩): the Jacobian y_n(δ_nm − y_m) applied without being built.
+    return y, y * (x_dot - jnp.sum(y * x_dot, axis=axes, keepdims=True))
+
+
+def softmax(x, axis=-1, where=None):
+    r"""Softmax  ŷ_n = e^{x_n} / Σ_j e^{x_j}, to ≤ 4 ulp.
+
+    Derivative: ∂ŷ_n/∂x_m = ŷ_n(δ_nm − ŷ_m); the tangent rule applies it as
+    ẏ = ŷ ⊙ (ẋ − ⟨ŷ, ẋ⟩) without forming the matrix (`softmax_jacobian` forms it).
+
+    Conventions: shift-invariant; masked entries (`where` False) are 0 and a fully masked row
+    is all 0 with gradient 0; a row of all −inf without `where` is NaN (0/0); a row holding
+    +inf is NaN.
+
+    Args:
+      x: floating array of logits.
+      axis: the class axis or axes (default -1).
+      where: optional boolean mask of `x.shape`; False entries are excluded.
+
+    Returns:
+      Probabilities of `x.shape` and `x.dtype` (bf16/f16 computed in float32, rounded once).
+
+    Example (Opgave 59):
+      >>> import jax.numpy as jnp, jaxsoft
+      >>> jaxsoft.softmax(jnp.array([-1.0, 0.0, 1.0]))
+      Array([0.09003057, 0.24472848, 0.66524094], dtype=float32)
+    """
+    x, axes, where = _prepare(x, axis, where, "softmax")
+    return _softmax(_checks.upcast(x), axes, where).astype(x.dtype)
+
+
+# --------------------------------------------------------------------------------- log_softmax
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _log_softmax(x, axes, where):
+    y = Stats(x, axes, where).log_softmax()
+    return y if where is None else jnp.where(where, y, -jnp.inf)
+
+
+@_log_softmax.defjvp
+def _log_softmax_jvp(axes, primals, tangents):
+    x, where = primals
+    x_dot, _ = tangents
+    y = _log_softmax(x, axes, where)
+
+    def tangent(y, where, x_dot):
+        # exp(log ŷ) recomputed from the output instead of stored.
+        y_dot = x_dot - jnp.sum(jnp.exp(y) * x_dot, axis=axes, keepdims=True)
+        return y_dot if where is None else jnp.where(where, y_dot, 0)
+
+    return y, _recomputed(tangent)(y, where, x_dot)
+
+
+def log_softmax(x, axis=-1, where=None):
+    r"""log softmax  x_n − log Σ_j e^{x_j}, to ≤ 4 ulp (relative), also for the dominant class.
+
+    Computed as (x_n − m) − log1p(s) with the subtraction's rounding error restored, so the
+    dominant class's tiny value −s is not rounded to 0 (jax.nn: up to 1.7e7 ulp off).
+
+    Derivative: ∂/∂x_m log ŷ_n = δ_nm − ŷ_m; tangent ẏ = ẋ − ⟨ŷ, ẋ⟩.
+
+    Conventions: masked entries are −inf with zero tangent; a fully masked row is all −inf
+    with gradient 0; −inf logits give −inf; a row holding +inf is NaN.
+
+    Args:
+      x: floating array of logits.
+      axis: the class axis or axes (default -1).
+      where: optional boolean mask of `x.shape`; False entries are excluded.
+
+    Returns:
+      Log-probabilities of `x.shape` and `x.dtype` (bf16/f16 computed in float32).
+
+    Example:
+      >>> import jax.numpy as jnp, jaxsoft
+      >>> jaxsoft.log_softmax(jnp.array([0.0, -40.0]))  # jax.nn gives [0., -40.]
+      Array([-4.2483543e-18, -4.0000000e+01], dtype=float32)
+    """
+    x, axes, where = _prepare(x, axis, where, "log_softmax")
+    return _log_softmax(_checks.upcast(x), axes, where).astype(x.dtype)
+
+
+# ---------------------------------------------------------------------------- teaching helpers
+
+
+def softmax_jacobian(x, axis=-1):
+    r"""The explicit softmax Jacobian J_nm = ∂ŷ_n/∂x_m = ŷ_n(δ_nm − ŷ_m), shape [..., n, n].
+
+    For teaching and checks only (it is n×n per row); the gradients of `softmax` never build
+    it. Rows of J sum to... columns sum to 0 (Opgave 69), the diagonal is positive and the
+    off-diagonal negative (Opgave 67).
+
+    Args:
+      x: floating array of logits, classes along `axis` (a single int).
+      axis: the class axis.
+
+    Returns:
+      Array of shape `x.shape[:axis] + x.shape[axis+1:] + (n, n)`, `x.dtype`.
+
+    Example (Opgave 68: equal inputs give ŷ = 1/N, J = (δ/N − 1/N²)):
+      >>> import jax.numpy as jnp, jaxsoft
+      >>> jaxsoft.softmax_jacobian(jnp.zeros(2))
+      Array([[ 0.25, -0.25],
+             [-0.25,  0.25]], dtype=float32)
+    """
+    x = _checks.as_float(x, "x", "softmax_jacobian")
+    axis = _checks.class_axis(x, axis, "softmax_jacobian")
+    y = jnp.moveaxis(softmax(x, axis=axis), axis, -1)
+    eye = jnp.eye(y.shape[-1], dtype=y.dtype)
+    return y[..., :, None] * (eye - y[..., None, :])
+
+
+def argmax_one_hot(x, axis=-1, dtype=None):
+    r"""The hard "argmax" the softmax smooths: a one-hot vector at the (first) maximum.
+
+    `argmax([-1, 4, 2, 0]) = [0, 1, 0, 0]` (seed 000 §4.1). Not differentiable (Opgave 64):
+    its gradient is defined as 0. Ties go to the first maximum, as `jnp.argmax`.
+
+    Args:
+      x: array of scores, classes along `axis` (a single int).
+      axis: the class axis.
+      dtype: result dtype (default: `x.dtype` for floats, else float32).
+
+    Returns:
+      One-hot array of `x.shape`.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxsoft
+      >>> jaxsoft.argmax_one_hot(jnp.array([-1.0, 4.0, 2.0, 0.0]))
+      Array([0., 1., 0., 0.], dtype=float32)
+    """
+    x = jnp.asarray(x)
+    axis = _checks.class_axis(x, axis, "argmax_one_hot")
+    if dtype is None:
+        dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
+    index = jnp.argmax(jax.lax.stop_gradient(x), axis=axis, keepdims=True)
+    classes = jax.lax.broadcasted_iota(index.dtype, x.shape, axis)
+    return (classes == index).astype(dtype)
