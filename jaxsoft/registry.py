@@ -15,12 +15,15 @@ Kinds:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import jax.numpy as jnp
 import numpy as np
 
 from jaxsoft import activations as act
+from jaxsoft import softmax as sm
+from jaxsoft.losses import cross_entropy as ce
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,11 +80,78 @@ ACTIVATIONS = [
 
 # ------------------------------------------------------------------------------ softmax family
 
-SOFTMAX = []
+
+def _logits(rng, shape=(4, 5), scale=3.0):
+    return rng.standard_normal(shape) * scale
+
+
+def _ref_softmax(x):
+    return jnp.exp(x) / jnp.sum(jnp.exp(x), axis=-1, keepdims=True)
+
+
+def _ref_logsumexp(x):
+    return jnp.log(jnp.sum(jnp.exp(x), axis=-1))
+
+
+def _softmax_vjp(ct, x):
+    y = sm.softmax(x)  # the Jacobian y_n(δ_nm − y_m) is symmetric: vjp = jvp
+    return y * (ct - jnp.sum(y * ct, axis=-1, keepdims=True))
+
+
+SOFTMAX = [
+    Entry("logsumexp", functools.partial(sm.logsumexp, axis=-1),
+          lambda ct, x: ct[..., None] * sm.softmax(x), _ref_logsumexp,
+          lambda rng: (_logits(rng),), kind="vector"),
+    Entry("softmax", sm.softmax, _softmax_vjp, _ref_softmax,
+          lambda rng: (_logits(rng),), kind="vector"),
+    Entry("log_softmax", sm.log_softmax,
+          lambda ct, x: ct - sm.softmax(x) * jnp.sum(ct, axis=-1, keepdims=True),
+          lambda x: x - _ref_logsumexp(x)[..., None],
+          lambda rng: (_logits(rng),), kind="vector"),
+]
 
 # ---------------------------------------------------------------------------------- losses
 
-LOSSES = []
+
+def _labels(rng, shape=(4,), classes=5):
+    return rng.integers(0, classes, shape)
+
+
+def _soft_labels(rng, shape=(4, 5)):
+    return rng.dirichlet(np.ones(shape[-1]), shape[:-1])
+
+
+def _ref_ce_int(x, labels, smoothing=0.0, z_loss=0.0):
+    target = (1 - smoothing) * jnp.eye(x.shape[-1])[labels] + smoothing / x.shape[-1]
+    lse = _ref_logsumexp(x)
+    return -jnp.sum(target * jnp.log(_ref_softmax(x)), axis=-1) + z_loss * lse**2
+
+
+def _ce_int_entry(name, **options):
+    def fn(x, labels):
+        return ce.softmax_cross_entropy_with_integer_labels(x, labels, **options)
+
+    def vjp(ct, x, labels):
+        return ct[..., None] * ce.softmax_cross_entropy_with_integer_labels_grad(
+            x, labels, **options)
+
+    def ref(x, labels):
+        return _ref_ce_int(x, labels, options.get("label_smoothing", 0.0),
+                           options.get("z_loss", 0.0))
+
+    return Entry(name, fn, vjp, ref, lambda rng: (_logits(rng), _labels(rng)), kind="loss")
+
+
+LOSSES = [
+    Entry("softmax_cross_entropy", ce.softmax_cross_entropy,
+          lambda ct, x, y: ct[..., None] * ce.softmax_cross_entropy_grad(x, y),
+          lambda x, y: -jnp.sum(y * jnp.log(_ref_softmax(x)), axis=-1),
+          lambda rng: (_logits(rng), _soft_labels(rng)), kind="loss"),
+    _ce_int_entry("softmax_cross_entropy_with_integer_labels"),
+    _ce_int_entry("softmax_cross_entropy_with_integer_labels(label_smoothing=0.1)",
+                  label_smoothing=0.1),
+    _ce_int_entry("softmax_cross_entropy_with_integer_labels(z_loss=1e-3)", z_loss=1e-3),
+]
 
 REGISTRY: list[Entry] = ACTIVATIONS + SOFTMAX + LOSSES
 BY_NAME = {e.name: e for e in REGISTRY}

@@ -91,6 +91,7 @@ def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, w
     target = (1 − α)·onehot(y) + α/K on the K unmasked classes; rows with an ignored label or
     no unmasked class get 0, rows with an invalid label get NaN. Shape of `logits`.
     """
+    axis = _checks.class_axis(logits, axis, "softmax_cross_entropy_with_integer_labels_grad")
     classes = logits.shape[axis]
     lab = jnp.expand_dims(labels, axis)
     m, inv, lse = stats if stats is not None else _row_stats(logits, axis, where)
@@ -228,6 +229,7 @@ def softmax_cross_entropy_grad(logits, labels, *, axis=-1, where=None, stats=Non
 
     Rows whose labels leave [0, 1] get NaN. Shape of `logits`.
     """
+    axis = _checks.class_axis(logits, axis, "softmax_cross_entropy_grad")
     if where is not None:
         labels = jnp.where(where, labels, 0)
     m, inv, _ = stats if stats is not None else _row_stats(logits, axis, where)
