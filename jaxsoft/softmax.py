@@ -121,8 +121,9 @@ def probs(x, m, inv, where=None):
     what a gradient needs): it recomputes from the input and two row-sized numbers instead of
     storing a full-size array, and stays exact at any magnitude (unlike e^{x − lse}).
     """
-    p = jnp.exp(x - m) * inv
-    return p if where is None else jnp.where(where, p, 0)
+    if where is not None:
+        x = jnp.where(where, x, -jnp.inf)
+    return jnp.exp(x - m) * inv
 
 
 def _recomputed(tangent_fn):

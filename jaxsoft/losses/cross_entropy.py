@@ -30,10 +30,15 @@ from jaxsoft.softmax import Stats, _log_softmax, _recomputed, probs
 
 
 def _row_factor(valid, ignored, nonempty):
-    """Per-row gradient/loss factor: 1, 0 (ignored or fully masked) or NaN (invalid label)."""
-    one = jnp.ones(valid.shape, jnp.float32)
-    factor = jnp.where(valid, one, jnp.nan)
-    return jnp.where(ignored | ~nonempty, 0.0, factor)
+    """(keep, poison) per row: keep is 1, or 0 for an ignored label or an empty row; poison is
+    0, or NaN for an invalid label. Made as 0/0 so no NaN exists unless a label is invalid."""
+    keep = (~ignored & nonempty).astype(jnp.float32)
+    return keep, 0 / jnp.maximum(valid.astype(jnp.float32), 1 - keep)
+
+
+def _poison(bad):
+    """0 where `bad` is False, NaN where it is True (created only there)."""
+    return 0 / (~bad).astype(jnp.float32)
 
 
 def _row_stats(x, axis, where):
@@ -60,8 +65,8 @@ def _ce_int(x, labels, where, opts):
         loss = (1 - smoothing) * loss + smoothing * (log1p_s - mean_shift)
     if z_loss:
         loss = loss + z_loss * st.lse**2
-    factor = _row_factor(*_label_flags(lab, classes, ignore_index, where, axis))
-    loss = jnp.where(factor == 0, 0, jnp.where(factor == 1, loss, jnp.nan))
+    keep, poison = _row_factor(*_label_flags(lab, classes, ignore_index, where, axis))
+    loss = jnp.where(keep == 0, 0, loss) + poison.astype(x.dtype)
     return jnp.squeeze(loss, axis)
 
 
@@ -106,8 +111,8 @@ def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, w
         else:
             count = jnp.sum(where, axis=axis, keepdims=True).astype(logits.dtype)
             target = target + jnp.where(where, label_smoothing / jnp.maximum(count, 1), 0)
-    factor = _row_factor(*_label_flags(lab, classes, ignore_index, where, axis))
-    return (p - target) * factor.astype(logits.dtype)
+    keep, poison = _row_factor(*_label_flags(lab, classes, ignore_index, where, axis))
+    return (p - target) * (keep + poison).astype(logits.dtype)
 
 
 @_ce_int.defjvp
@@ -217,11 +222,14 @@ def _ce_soft(x, labels, where, axis):
     st = Stats(x, (axis,), where)
     if where is not None:
         labels = jnp.where(where, labels, 0)
-    neg_log_p = jnp.log1p(st.s) - st.d - st.err  # −log softmax ≥ 0
-    terms = labels * jnp.where(labels == 0, 0, neg_log_p)  # 0·log 0 = 0
+    # y·(−log softmax) = y·(log1p(s) − err) + 2·y·(m/2 − x/2): every term ≥ 0, and the halves
+    # keep y·(m − x) finite whenever it is (x = −max, m = max, y < 1/2).
+    log1p_s = jnp.where(st.empty, 0, st.log1p_s)
+    gap = jnp.where(labels == 0, 0, st.m * 0.5 - st.x * 0.5)  # 0·log 0 = 0
+    terms = labels * (log1p_s - st.err) + 2 * (labels * gap)
     loss = jnp.sum(terms, axis=axis)
     bad = jnp.any((labels < 0) | (labels > 1), axis=axis)  # not a distribution: poison
-    return jnp.where(bad, jnp.nan, loss)
+    return loss + _poison(bad).astype(loss.dtype)
 
 
 def softmax_cross_entropy_grad(logits, labels, *, axis=-1, where=None, stats=None):
@@ -236,7 +244,7 @@ def softmax_cross_entropy_grad(logits, labels, *, axis=-1, where=None, stats=Non
     p = probs(logits, m, inv, where)
     g = jnp.sum(labels, axis=axis, keepdims=True) * p - labels
     bad = jnp.any((labels < 0) | (labels > 1), axis=axis, keepdims=True)
-    return jnp.where(bad, jnp.nan, g)
+    return g + _poison(bad).astype(g.dtype)
 
 
 def _ce_soft_jvp(axis, primals, tangents):
