@@ -72,6 +72,26 @@ def _x_sigmoid(a, z):
     return jnp.where(z >= 0, a / (1.0 + e), neg)
 
 
+def _two_prod_err(a, b):
+    """The rounding error of a·b (Dekker): a·b = fl(a·b) + err exactly, for moderate a, b."""
+    split = 4097.0 if a.dtype == jnp.float32 else 134217729.0
+    ca, cb = split * a, split * b
+    ah = ca - (ca - a)
+    bh = cb - (cb - b)
+    al, bl = a - ah, b - bh
+    return ((ah * bh - a * b) + ah * bl + al * bh) + al * bl
+
+
+def _scaled_sigmoid_correction(beta, x):
+    """z = fl(βx) and the factor 1 + δ·σ(−z) that turns σ(z) into σ(βx) (δ = βx − z exact)."""
+    z = beta * x
+    ok = jnp.abs(z) < 1e3  # beyond, σ has saturated and the correction is irrelevant
+    xo = jnp.where(ok, x, 0.0)
+    bo = jnp.where(ok, beta, 0.0)
+    delta = _two_prod_err(bo, xo)
+    return z, 1.0 + delta * _sigmoid(-jnp.where(ok, z, 0.0))
+
+
 def _c_exp(c, x):
     """c·e^x for x ≤ 0, computed as (c·h)·h with h = e^{x/2} where e^x alone is subnormal."""
     h = jnp.exp(0.5 * x)
@@ -214,7 +234,8 @@ def _swish(x, beta):
     # x·σ(βx) via _x_sigmoid (no flush to 0 in the tail); ±inf inputs take their limits.
     z = jnp.where(beta == 0, 0.0, beta * x)
     xs = _finite(x)
-    y = _x_sigmoid(xs, beta * xs)
+    zs, corr = _scaled_sigmoid_correction(beta, xs)  # βx is rounded; |βx| amplifies that
+    y = _x_sigmoid(xs, zs) * corr
     limit = jnp.where(z > 0, x, jnp.where(z < 0, 0.0, 0.5 * x))
     return jnp.where(jnp.isinf(x), limit, y)
 
@@ -226,7 +247,8 @@ def swish_grad(x, beta=1.0):
     """
     z = jnp.where(beta == 0, 0.0, beta * x)
     z = jnp.clip(z, -1e3, 1e3)  # σ saturates long before; keeps z·σ(−z) free of inf·0
-    return _x_sigmoid(1.0 + z * _sigmoid(-z), z)
+    _, corr = _scaled_sigmoid_correction(beta, jnp.clip(_finite(x), -1e30, 1e30))
+    return _x_sigmoid(1.0 + z * _sigmoid(-z), z) * corr
 
 
 def _swish_dbeta(x, beta):
@@ -774,7 +796,8 @@ def _squareplus(x, b):
     # product form b/(2(s − x)) avoids the cancellation of x + s.
     a = jnp.abs(x)
     s = _hypot(a, jnp.sqrt(b))
-    return jnp.where(x >= 0, 0.5 * (a + s), b / (2.0 * (s + a)))
+    # (x + s)/2 = x + (s − x)/2 and (s − x) = b/(s + x): no overflow of x + s, no cancellation
+    return jnp.where(x >= 0, a + (0.5 * b) / (s + a), (0.5 * b) / (s + a))
 
 
 def _hypot(a, r):
@@ -795,7 +818,7 @@ def squareplus_grad(x, b=4.0):
     big = jnp.maximum(a, r)
     q = jnp.minimum(a, r) / jnp.where(big == 0, 1.0, big)
     x_over_s = jnp.where(a >= r, 1.0 / jnp.sqrt(1.0 + q * q), a / jnp.where(s == 0, 1.0, s))
-    return jnp.where(x >= 0, 0.5 * (1.0 + x_over_s), b / (2.0 * s * (s + a)))
+    return jnp.where(x >= 0, 0.5 * (1.0 + x_over_s), (0.5 * b / s) / (s + a))
 
 
 def _squareplus_db(x, b):
@@ -907,7 +930,7 @@ def hard_tanh(x):
 @jax.custom_jvp
 def _hard_silu(x):
     xs = _finite(x)
-    return jnp.where(jnp.isinf(x), jnp.maximum(x, 0.0), xs * _relu6(xs + 3.0) / 6.0)
+    return jnp.where(jnp.isinf(x), jnp.maximum(x, 0.0), xs * (_relu6(xs + 3.0) / 6.0))
 
 
 def hard_silu_grad(x):

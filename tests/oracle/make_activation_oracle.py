@@ -93,6 +93,8 @@ def _mish(x):
 def _squareplus(b):
     def f(x):
         s = mp.sqrt(x * x + b)
+        if x < 0:  # (x + s)/2 cancels completely for x = −1e300, even at 120 digits
+            return b / (2 * (s - x)), (b / (2 * s * (s - x)), [b / (2 * s * (s - x))])
         return (x + s) / 2, ((1 + x / s) / 2, [mp.mpf(1) / 2, x / s / 2])
     return f
 
@@ -107,7 +109,8 @@ def _pw(value, deriv):
 def formulas(dt):
     """name -> x ↦ (value, (derivative, terms)); parameters rounded to dtype `dt`."""
     r = lambda p: mp.mpf(float(dt(p)))  # noqa: E731
-    lam, alp = mp.mpf("1.0507009873554804934193349852946"), mp.mpf("1.6732632423543772848170429916717")
+    lam = mp.mpf("1.0507009873554804934193349852946")
+    alp = mp.mpf("1.6732632423543772848170429916717")
     return {
         "identity": _pw(lambda x: x, lambda x: 1),
         "sign": _pw(mp.sign, lambda x: 0),
