@@ -571,8 +571,8 @@ def leaky_relu_grad(x, negative_slope=0.01):
 
 
 def _leaky_relu_dslope(x, negative_slope):
-    """∂/∂slope of leaky relu: min(x, 0)."""
-    return jnp.where(x >= 0, 0.0, x)
+    """∂/∂slope of leaky relu: min(x, 0); −max (not −inf) at x = −inf so 0·tangent is not NaN."""
+    return jnp.where(x >= 0, 0.0, jnp.maximum(x, -jnp.finfo(x.dtype).max))
 
 
 _leaky_relu.defjvps(

@@ -80,8 +80,8 @@ def _ref_gelu_erf(x):
 
 ACTIVATIONS = [
     _elementwise("identity", act.identity, act.identity_grad, lambda x: x),
-    _elementwise("sign", act.sign, act.sign_grad, lambda x: jnp.where(x > 0, 1.0, -1.0) * (x != 0),
-                 kinks=(0.0,)),
+    _elementwise("sign", act.sign, act.sign_grad,
+                 lambda x: jnp.where(x > 0, 1.0, jnp.where(x < 0, -1.0, 0.0)), kinks=(0.0,)),
     _elementwise("sigmoid", act.sigmoid, act.sigmoid_grad, lambda x: 1 / (1 + jnp.exp(-x))),
     _elementwise("log_sigmoid", act.log_sigmoid, act.log_sigmoid_grad,
                  lambda x: jnp.log(1 / (1 + jnp.exp(-x)))),
@@ -118,9 +118,9 @@ ACTIVATIONS = [
                  kinks=(0.0,)),
     _elementwise("gelu(approximate=True)", act.gelu, act.gelu_grad,
                  lambda x: 0.5 * x * (1 + jnp.tanh(jnp.sqrt(2 / jnp.pi)
-                                                   * (x + 0.044715 * x**3)))),
+                                                   * (x + 0.044715 * x**3))), lo=-4.0),
     _elementwise("gelu(approximate=False)", lambda x: act.gelu(x, approximate=False),
-                 lambda x: act.gelu_grad(x, approximate=False), _ref_gelu_erf),
+                 lambda x: act.gelu_grad(x, approximate=False), _ref_gelu_erf, lo=-4.0),
     _elementwise("hard_sigmoid", act.hard_sigmoid, act.hard_sigmoid_grad,
                  lambda x: jnp.clip((x + 3) / 6, 0.0, 1.0), kinks=(-3.0, 3.0)),
     _elementwise("hard_tanh", act.hard_tanh, act.hard_tanh_grad,
@@ -128,7 +128,7 @@ ACTIVATIONS = [
     _elementwise("hard_silu", act.hard_silu, act.hard_silu_grad,
                  lambda x: x * jnp.clip((x + 3) / 6, 0.0, 1.0), kinks=(-3.0, 3.0)),
     _elementwise("mish", act.mish, act.mish_grad,
-                 lambda x: x * jnp.tanh(jnp.log(1 + jnp.exp(x)))),
+                 lambda x: x * jnp.tanh(jnp.log1p(jnp.exp(x)))),
     _elementwise("squareplus", act.squareplus, act.squareplus_grad,
                  lambda x: (x + jnp.sqrt(x * x + 4)) / 2),
     _elementwise("squareplus(b=1.5)", lambda x: act.squareplus(x, b=1.5),
