@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import erf
 
 from jaxsoft import activations as act
 from jaxsoft import softmax as sm
@@ -73,9 +74,69 @@ def _elementwise(name, fn, derivative, reference, lo=-10.0, hi=10.0, kinks=()):
 # ----------------------------------------------------------------------------- activations
 # Plain references: the textbook formula, written naively on purpose.
 
+_SELU_A, _SELU_L = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def _ref_gelu_erf(x):
+    return x * 0.5 * (1 + erf(x / jnp.sqrt(2.0)))
+
+
 ACTIVATIONS = [
+    _elementwise("identity", act.identity, act.identity_grad, lambda x: x),
+    _elementwise("sign", act.sign, act.sign_grad,
+                 lambda x: jnp.where(x > 0, 1.0, jnp.where(x < 0, -1.0, 0.0)), kinks=(0.0,)),
     _elementwise("sigmoid", act.sigmoid, act.sigmoid_grad, lambda x: 1 / (1 + jnp.exp(-x))),
+    _elementwise("log_sigmoid", act.log_sigmoid, act.log_sigmoid_grad,
+                 lambda x: jnp.log(1 / (1 + jnp.exp(-x)))),
+    _elementwise("tanh", act.tanh, act.tanh_grad,
+                 lambda x: (jnp.exp(x) - jnp.exp(-x)) / (jnp.exp(x) + jnp.exp(-x))),
+    _elementwise("relu", act.relu, act.relu_grad, lambda x: jnp.where(x > 0, x, 0.0),
+                 kinks=(0.0,)),
+    _elementwise("relu6", act.relu6, act.relu6_grad,
+                 lambda x: jnp.where(x > 6, 6.0, jnp.where(x > 0, x, 0.0)), kinks=(0.0, 6.0)),
+    _elementwise("leaky_relu", act.leaky_relu, act.leaky_relu_grad,
+                 lambda x: jnp.where(x > 0, x, 0.01 * x), kinks=(0.0,)),
+    _elementwise("leaky_relu(negative_slope=0.2)",
+                 lambda x: act.leaky_relu(x, negative_slope=0.2),
+                 lambda x: act.leaky_relu_grad(x, 0.2),
+                 lambda x: jnp.where(x > 0, x, 0.2 * x), kinks=(0.0,)),
     _elementwise("softplus", act.softplus, act.softplus_grad, lambda x: jnp.log(1 + jnp.exp(x))),
+    _elementwise("soft_sign", act.soft_sign, act.soft_sign_grad, lambda x: x / (1 + jnp.abs(x)),
+                 kinks=(0.0,)),
+    _elementwise("silu", act.silu, act.silu_grad, lambda x: x / (1 + jnp.exp(-x))),
+    _elementwise("swish(beta=1.5)", lambda x: act.swish(x, beta=1.5),
+                 lambda x: act.swish_grad(x, 1.5), lambda x: x / (1 + jnp.exp(-1.5 * x))),
+    _elementwise("elu", act.elu, act.elu_grad,
+                 lambda x: jnp.where(x > 0, x, jnp.exp(x) - 1), kinks=(0.0,)),
+    _elementwise("elu(alpha=0.5)", lambda x: act.elu(x, alpha=0.5),
+                 lambda x: act.elu_grad(x, 0.5),
+                 lambda x: jnp.where(x > 0, x, 0.5 * (jnp.exp(x) - 1)), kinks=(0.0,)),
+    _elementwise("celu", act.celu, act.celu_grad,
+                 lambda x: jnp.where(x > 0, x, jnp.exp(x) - 1), kinks=(0.0,)),
+    _elementwise("celu(alpha=0.5)", lambda x: act.celu(x, alpha=0.5),
+                 lambda x: act.celu_grad(x, 0.5),
+                 lambda x: jnp.where(x > 0, x, 0.5 * (jnp.exp(x / 0.5) - 1)), kinks=(0.0,)),
+    _elementwise("selu", act.selu, act.selu_grad,
+                 lambda x: _SELU_L * jnp.where(x > 0, x, _SELU_A * (jnp.exp(x) - 1)),
+                 kinks=(0.0,)),
+    _elementwise("gelu(approximate=True)", act.gelu, act.gelu_grad,
+                 lambda x: 0.5 * x * (1 + jnp.tanh(jnp.sqrt(2 / jnp.pi)
+                                                   * (x + 0.044715 * x**3))), lo=-4.0),
+    _elementwise("gelu(approximate=False)", lambda x: act.gelu(x, approximate=False),
+                 lambda x: act.gelu_grad(x, approximate=False), _ref_gelu_erf, lo=-4.0),
+    _elementwise("hard_sigmoid", act.hard_sigmoid, act.hard_sigmoid_grad,
+                 lambda x: jnp.clip((x + 3) / 6, 0.0, 1.0), kinks=(-3.0, 3.0)),
+    _elementwise("hard_tanh", act.hard_tanh, act.hard_tanh_grad,
+                 lambda x: jnp.clip(x, -1.0, 1.0), kinks=(-1.0, 1.0)),
+    _elementwise("hard_silu", act.hard_silu, act.hard_silu_grad,
+                 lambda x: x * jnp.clip((x + 3) / 6, 0.0, 1.0), kinks=(-3.0, 3.0)),
+    _elementwise("mish", act.mish, act.mish_grad,
+                 lambda x: x * jnp.tanh(jnp.log1p(jnp.exp(x)))),
+    _elementwise("squareplus", act.squareplus, act.squareplus_grad,
+                 lambda x: (x + jnp.sqrt(x * x + 4)) / 2),
+    _elementwise("squareplus(b=1.5)", lambda x: act.squareplus(x, b=1.5),
+                 lambda x: act.squareplus_grad(x, 1.5),
+                 lambda x: (x + jnp.sqrt(x * x + 1.5)) / 2),
 ]
 
 # ------------------------------------------------------------------------------ softmax family
