@@ -94,7 +94,8 @@ def integer_labels(labels, scores, axis: int, fn: str, name: str = "labels"):
 def label_one_hot(labels, num_classes: int, dtype):
     """(one_hot, valid): one-hot rows (all zero for out-of-range labels) and the range mask."""
     valid = (labels >= 0) & (labels < num_classes)
-    one_hot = labels[..., None] == jnp.arange(num_classes, dtype=labels.dtype)
+    classes = jnp.arange(num_classes, dtype=labels.dtype).reshape((1,) * labels.ndim + (-1,))
+    one_hot = labels[..., None] == classes
     return one_hot.astype(dtype), valid
 
 

@@ -144,7 +144,7 @@ def _runner_up(scores, labels):
 def _multiclass_margin_grad(scores, labels, margin):
     j, best, s_y, one_hot, valid = _runner_up(scores, labels)
     active = best + margin - s_y >= 0
-    e_j = (j[..., None] == jnp.arange(scores.shape[-1])).astype(scores.dtype)
+    e_j, _ = c.label_one_hot(j, scores.shape[-1], scores.dtype)
     g = jnp.where(active[..., None], e_j - one_hot, 0)
     return c.poison(~valid[..., None], g), None
 
