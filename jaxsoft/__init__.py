@@ -1,11 +1,13 @@
 """jaxsoft: activations, exact softmax and the losses that go with it, with closed-form derivatives.
 
 The public API mirrors `jax.nn` and `optax.losses` (same names, argument order, `axis` and
-`where`), so `import jaxsoft as nn` swaps in with one line.
+`where`), so `import jaxsoft as nn` swaps in with one line. Every function's closed-form
+derivative is public too (`<name>_grad`), and `jaxsoft.registry.REGISTRY` lists them all.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
+from jaxsoft import losses, registry
 from jaxsoft._checks import checked
 from jaxsoft.activations import (
     celu,
@@ -55,6 +57,48 @@ from jaxsoft.activations import (
     tanh,
     tanh_grad,
 )
+from jaxsoft.losses import (
+    absolute_error,
+    absolute_error_grad,
+    binary_cross_entropy,
+    binary_cross_entropy_grad,
+    categorical_cross_entropy,
+    categorical_cross_entropy_grad,
+    hinge_loss,
+    hinge_loss_grad,
+    huber_loss,
+    huber_loss_grad,
+    kl_divergence,
+    kl_divergence_grad,
+    kl_divergence_with_log_targets,
+    kl_divergence_with_log_targets_grad,
+    l2_loss,
+    multiclass_hinge_loss,
+    multiclass_hinge_loss_grad,
+    multiclass_perceptron_loss,
+    multiclass_perceptron_loss_grad,
+    nll_loss,
+    nll_loss_grad,
+    perceptron_loss,
+    perceptron_loss_grad,
+    quadratic_loss,
+    quadratic_loss_grad,
+    sigmoid_binary_cross_entropy,
+    sigmoid_binary_cross_entropy_grad,
+    softmax_cross_entropy,
+    softmax_cross_entropy_grad,
+    softmax_cross_entropy_with_integer_labels,
+    softmax_cross_entropy_with_integer_labels_grad,
+    squared_error,
+    squared_error_grad,
+)
+from jaxsoft.softmax import (
+    argmax_one_hot,
+    log_softmax,
+    logsumexp,
+    softmax,
+    softmax_jacobian,
+)
 
 try:
     __version__ = version("jaxsoft")
@@ -62,6 +106,13 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = [
+    "absolute_error",
+    "absolute_error_grad",
+    "argmax_one_hot",
+    "binary_cross_entropy",
+    "binary_cross_entropy_grad",
+    "categorical_cross_entropy",
+    "categorical_cross_entropy_grad",
     "celu",
     "celu_grad",
     "checked",
@@ -77,14 +128,37 @@ __all__ = [
     "hard_swish_grad",
     "hard_tanh",
     "hard_tanh_grad",
+    "hinge_loss",
+    "hinge_loss_grad",
+    "huber_loss",
+    "huber_loss_grad",
     "identity",
     "identity_grad",
+    "kl_divergence",
+    "kl_divergence_grad",
+    "kl_divergence_with_log_targets",
+    "kl_divergence_with_log_targets_grad",
+    "l2_loss",
     "leaky_relu",
     "leaky_relu_grad",
     "log_sigmoid",
     "log_sigmoid_grad",
+    "log_softmax",
+    "logsumexp",
+    "losses",
     "mish",
     "mish_grad",
+    "multiclass_hinge_loss",
+    "multiclass_hinge_loss_grad",
+    "multiclass_perceptron_loss",
+    "multiclass_perceptron_loss_grad",
+    "nll_loss",
+    "nll_loss_grad",
+    "perceptron_loss",
+    "perceptron_loss_grad",
+    "quadratic_loss",
+    "quadratic_loss_grad",
+    "registry",
     "relu",
     "relu6",
     "relu6_grad",
@@ -92,6 +166,8 @@ __all__ = [
     "selu",
     "selu_grad",
     "sigmoid",
+    "sigmoid_binary_cross_entropy",
+    "sigmoid_binary_cross_entropy_grad",
     "sigmoid_grad",
     "sign",
     "sign_grad",
@@ -99,10 +175,18 @@ __all__ = [
     "silu_grad",
     "soft_sign",
     "soft_sign_grad",
+    "softmax",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_grad",
+    "softmax_cross_entropy_with_integer_labels",
+    "softmax_cross_entropy_with_integer_labels_grad",
+    "softmax_jacobian",
     "softplus",
     "softplus_grad",
     "softsign",
     "softsign_grad",
+    "squared_error",
+    "squared_error_grad",
     "squareplus",
     "squareplus_grad",
     "swish",

@@ -23,6 +23,7 @@ import numpy as np
 from jax.scipy.special import erf
 
 from jaxsoft import activations as act
+from jaxsoft import losses as L
 from jaxsoft import softmax as sm
 from jaxsoft.losses import cross_entropy as ce
 
@@ -172,6 +173,11 @@ SOFTMAX = [
 ]
 
 # ---------------------------------------------------------------------------------- losses
+# Plain references: the textbook formula in ordinary jnp (no custom rule, no jaxsoft), so
+# autodiff through them is independent of the closed forms. Samplers keep away from kinks
+# (|p − t| ≠ 0, ŷ·y ≠ 0 or 1, |r| ≠ δ, distinct scores), from probabilities 0 and 1, and
+# keep logits in [−5, 5], where the naive 1 − σ(x) of the reference is still accurate to 1e-13.
+# Integer labels are returned as int64 NumPy arrays (the only non-float64 sample args).
 
 
 def _labels(rng, shape=(4,), classes=5):
@@ -203,6 +209,81 @@ def _ce_int_entry(name, **options):
     return Entry(name, fn, vjp, ref, lambda rng: (_logits(rng), _labels(rng)), kind="loss")
 
 
+def _loss(name, fn, derivative, reference, sample):
+    return Entry(name, fn, derivative, reference, sample, kind="loss")
+
+
+def _pairs(rng, n=64, lo=-3.0, hi=3.0, gap=0.1, kink=0.0):
+    """(x, t) with |x − t − kink| and |x − t + kink| at least `gap`."""
+    x = rng.uniform(lo, hi, n)
+    r = rng.uniform(gap, 2.0, n) * rng.choice([-1.0, 1.0], n)
+    r = np.where(np.abs(np.abs(r) - kink) < gap, r + np.sign(r) * 2 * gap, r)
+    return x, x - r
+
+
+def _prob_rows(rng, n=8, c=4, lo=0.1):
+    """Rows of `c` probabilities, each at least `lo / c`, summing to 1."""
+    p = rng.uniform(lo, 1.0, (n, c))
+    return p / p.sum(-1, keepdims=True)
+
+
+def _signs(rng, n=64, gap=0.1, kink=0.0):
+    """(ŷ, y): y = ±1 and ŷ·y at least `gap` away from `kink`."""
+    y = rng.choice([-1.0, 1.0], n)
+    m = rng.uniform(-3, 3, n)
+    m = np.where(np.abs(m - kink) < gap, kink + np.where(m >= kink, 2, -2) * gap, m)
+    return m * y, y
+
+
+def _scores(rng, n=8, c=5):
+    """Scores whose pairwise gaps are 0.3k ± 0.05 (never a tie, never a hinge kink)."""
+    s = np.stack([rng.permutation(c) for _ in range(n)]) * 0.3 + rng.uniform(0, 0.05, (n, c))
+    return s, rng.integers(0, c, n)
+
+
+def _one_hot_ref(labels, c, dtype):
+    return (labels[..., None] == jnp.arange(c).reshape((1,) * labels.ndim + (-1,))).astype(dtype)
+
+
+_NLL_WEIGHTS = np.array([0.5, 1.0, 2.0, 1.5])
+
+
+def _nll_sample(ignore=False):
+    def sample(rng):
+        lp = np.log(_prob_rows(rng))
+        y = rng.integers(0, 4, 8)
+        if ignore:
+            y[::3] = -100
+        return lp, y
+
+    return sample
+
+
+def _nll_ref(lp, y, weights=None, ignore=None):
+    safe = jnp.clip(y, 0, lp.shape[-1] - 1)
+    picked = jnp.take_along_axis(lp, safe[..., None], axis=-1)[..., 0]
+    w = 1.0 if weights is None else jnp.asarray(weights, lp.dtype)[safe]
+    loss = -w * picked
+    return loss if ignore is None else jnp.where(y == ignore, 0.0, loss)
+
+
+def _nll_vjp(weights=None, ignore=None):
+    def vjp(ct, lp, y):
+        w = jnp.ones(y.shape, lp.dtype) if weights is None else jnp.asarray(weights, lp.dtype)[y]
+        ignored = jnp.zeros(y.shape, bool) if ignore is None else y == ignore
+        return ct[..., None] * L.nll_loss_grad(lp, y, w, ignored)[0]
+
+    return vjp
+
+
+def _sigmoid_ref(x):
+    return 1 / (1 + jnp.exp(-x))
+
+
+def _mask(x):
+    return jnp.ones(x.shape, bool)
+
+
 LOSSES = [
     Entry("softmax_cross_entropy", ce.softmax_cross_entropy,
           lambda ct, x, y: ct[..., None] * ce.softmax_cross_entropy_grad(x, y),
@@ -212,6 +293,80 @@ LOSSES = [
     _ce_int_entry("softmax_cross_entropy_with_integer_labels(label_smoothing=0.1)",
                   label_smoothing=0.1),
     _ce_int_entry("softmax_cross_entropy_with_integer_labels(z_loss=1e-3)", z_loss=1e-3),
+    _loss("squared_error", L.squared_error,
+          lambda ct, x, t: ct * L.squared_error_grad(x, t)[0],
+          lambda x, t: (x - t) ** 2, _pairs),
+    _loss("l2_loss", L.l2_loss,
+          lambda ct, x, t: ct * 0.5 * L.squared_error_grad(x, t)[0],
+          lambda x, t: 0.5 * (x - t) ** 2, _pairs),
+    _loss("absolute_error", L.absolute_error,
+          lambda ct, x, t: ct * L.absolute_error_grad(x, t)[0],
+          lambda x, t: jnp.abs(x - t), _pairs),
+    _loss("huber_loss", L.huber_loss,
+          lambda ct, x, t: ct * L.huber_loss_grad(x, t, 1.0)[0],
+          lambda x, t: jnp.where(jnp.abs(x - t) <= 1.0, 0.5 * (x - t) ** 2,
+                                 jnp.abs(x - t) - 0.5),
+          lambda rng: _pairs(rng, kink=1.0)),
+    _loss("huber_loss(delta=0.5)", lambda x, t: L.huber_loss(x, t, delta=0.5),
+          lambda ct, x, t: ct * L.huber_loss_grad(x, t, 0.5)[0],
+          lambda x, t: jnp.where(jnp.abs(x - t) <= 0.5, 0.5 * (x - t) ** 2,
+                                 0.5 * (jnp.abs(x - t) - 0.25)),
+          lambda rng: _pairs(rng, kink=0.5)),
+    _loss("quadratic_loss", L.quadratic_loss,
+          lambda ct, x, t: ct[..., None] * L.quadratic_loss_grad(x, t)[0],
+          lambda x, t: 0.5 * jnp.sum((x - t) ** 2, axis=-1),
+          lambda rng: (rng.normal(size=(8, 4)), rng.normal(size=(8, 4)))),
+    _loss("binary_cross_entropy", L.binary_cross_entropy,
+          lambda ct, p, y: ct * L.binary_cross_entropy_grad(p, y)[0],
+          lambda p, y: -(y * jnp.log(p) + (1 - y) * jnp.log(1 - p)),
+          lambda rng: (rng.uniform(0.1, 0.9, 64), rng.uniform(0, 1, 64))),
+    _loss("sigmoid_binary_cross_entropy", L.sigmoid_binary_cross_entropy,
+          lambda ct, x, y: ct * L.sigmoid_binary_cross_entropy_grad(x, y, jnp.ones_like(x))[0],
+          lambda x, y: -(y * jnp.log(_sigmoid_ref(x)) + (1 - y) * jnp.log(1 - _sigmoid_ref(x))),
+          lambda rng: (rng.uniform(-5, 5, 64), rng.uniform(0, 1, 64))),
+    _loss("sigmoid_binary_cross_entropy(pos_weight=2)",
+          lambda x, y: L.sigmoid_binary_cross_entropy(x, y, pos_weight=2.0),
+          lambda ct, x, y: ct * L.sigmoid_binary_cross_entropy_grad(
+              x, y, jnp.full_like(x, 2.0))[0],
+          lambda x, y: -(2 * y * jnp.log(_sigmoid_ref(x))
+                         + (1 - y) * jnp.log(1 - _sigmoid_ref(x))),
+          lambda rng: (rng.uniform(-5, 5, 64), rng.uniform(0, 1, 64))),
+    _loss("categorical_cross_entropy", L.categorical_cross_entropy,
+          lambda ct, p, y: ct[..., None] * L.categorical_cross_entropy_grad(p, y, _mask(p))[0],
+          lambda p, y: -jnp.sum(y * jnp.log(p), axis=-1),
+          lambda rng: (_prob_rows(rng), _prob_rows(rng, lo=0.0))),
+    _loss("nll_loss", L.nll_loss, _nll_vjp(), _nll_ref, _nll_sample()),
+    _loss("nll_loss(weights)", lambda lp, y: L.nll_loss(lp, y, weights=_NLL_WEIGHTS),
+          _nll_vjp(weights=_NLL_WEIGHTS), lambda lp, y: _nll_ref(lp, y, weights=_NLL_WEIGHTS),
+          _nll_sample()),
+    _loss("nll_loss(ignore_index=-100)", lambda lp, y: L.nll_loss(lp, y, ignore_index=-100),
+          _nll_vjp(ignore=-100), lambda lp, y: _nll_ref(lp, y, ignore=-100),
+          _nll_sample(ignore=True)),
+    _loss("kl_divergence", L.kl_divergence,
+          lambda ct, lq, t: ct[..., None] * L.kl_divergence_grad(lq, t, _mask(lq))[0],
+          lambda lq, t: jnp.sum(t * (jnp.log(t) - lq), axis=-1),
+          lambda rng: (np.log(_prob_rows(rng)), _prob_rows(rng))),
+    _loss("kl_divergence_with_log_targets", L.kl_divergence_with_log_targets,
+          lambda ct, lq, lt: ct[..., None] * L.kl_divergence_with_log_targets_grad(
+              lq, lt, _mask(lq))[0],
+          lambda lq, lt: jnp.sum(jnp.exp(lt) * (lt - lq), axis=-1),
+          lambda rng: (np.log(_prob_rows(rng)), np.log(_prob_rows(rng)))),
+    _loss("perceptron_loss", L.perceptron_loss,
+          lambda ct, x, y: ct * L.perceptron_loss_grad(x, y)[0],
+          lambda x, y: jnp.maximum(-x * y, 0.0), _signs),
+    _loss("hinge_loss", L.hinge_loss,
+          lambda ct, x, y: ct * L.hinge_loss_grad(x, y)[0],
+          lambda x, y: jnp.maximum(1 - x * y, 0.0), lambda rng: _signs(rng, kink=1.0)),
+    _loss("multiclass_perceptron_loss", L.multiclass_perceptron_loss,
+          lambda ct, s, y: ct[..., None] * L.multiclass_perceptron_loss_grad(s, y)[0],
+          lambda s, y: jnp.max(s, axis=-1) - jnp.sum(s * _one_hot_ref(y, s.shape[-1], s.dtype),
+                                                     axis=-1),
+          _scores),
+    _loss("multiclass_hinge_loss", L.multiclass_hinge_loss,
+          lambda ct, s, y: ct[..., None] * L.multiclass_hinge_loss_grad(s, y)[0],
+          lambda s, y: jnp.max(s + 1 - _one_hot_ref(y, s.shape[-1], s.dtype), axis=-1)
+          - jnp.sum(s * _one_hot_ref(y, s.shape[-1], s.dtype), axis=-1),
+          _scores),
 ]
 
 REGISTRY: list[Entry] = ACTIVATIONS + SOFTMAX + LOSSES

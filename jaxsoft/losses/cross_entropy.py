@@ -22,10 +22,9 @@ import functools
 
 import jax
 import jax.numpy as jnp
-
-from jaxsoft import _checks
 from jax.custom_derivatives import SymbolicZero
 
+from jaxsoft import _checks
 from jaxsoft.softmax import Stats, _log_softmax, _recomputed, probs
 
 
@@ -61,7 +60,7 @@ def _ce_int(x, labels, where, opts):
     loss = (log1p_s - d_y) - err_y  # −log softmax_y, both terms ≥ 0
     if smoothing:
         # α/K on each of the K unmasked classes: Σ_j (log1p(s) − (z_j − m)) / K.
-        count, mean_shift = _class_mean(st, where, axis)
+        _, mean_shift = _class_mean(st, where, axis)
         loss = (1 - smoothing) * loss + smoothing * (log1p_s - mean_shift)
     if z_loss:
         loss = loss + z_loss * st.lse**2
