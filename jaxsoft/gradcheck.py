@@ -6,7 +6,8 @@ Jacobians of the same function are compared:
   closed     the closed-form derivative the library's custom rule uses (`Entry.closed_vjp`
              applied to every output basis vector),
   autodiff   `jax.jacrev` of the *plain reference formula* (ordinary jnp, no custom rule),
-  fd         6th-order central finite differences of the reference, step h = 1e-2:
+  fd         6th-order central finite differences of the reference, step h = `fd_step`
+             (1e-2 unless the domain's edge is nearer):
              (f(x+3h) − 9f(x+2h) + 45f(x+h) − 45f(x−h) + 9f(x−2h) − f(x−3h)) / 60h.
 
 It also checks that the public function's own rule (`jax.jacrev` and `jax.jacfwd` of `fn`) is
@@ -27,7 +28,6 @@ from jaxsoft.registry import REGISTRY, Entry
 
 RTOL_AUTODIFF = 1e-12
 RTOL_FD = 1e-9
-STEP = 1e-2
 
 
 @dataclasses.dataclass
@@ -68,8 +68,8 @@ def jacobians(entry: Entry, args: tuple) -> dict[str, np.ndarray]:
     closed = jax.vmap(lambda ct: entry.closed_vjp(ct, x, *rest))(eye_out)
 
     def fd_column(t):
-        f = lambda k: ref(x + k * STEP * t)  # noqa: E731
-        return (f(3) - 9 * f(2) + 45 * f(1) - 45 * f(-1) + 9 * f(-2) - f(-3)) / (60 * STEP)
+        f = lambda k: ref(x + k * entry.fd_step * t)  # noqa: E731
+        return (f(3) - 9 * f(2) + 45 * f(1) - 45 * f(-1) + 9 * f(-2) - f(-3)) / (60 * entry.fd_step)
 
     fd = jax.vmap(fd_column)(eye_in).reshape(x.size, y.size).T
     flat = lambda j: np.asarray(j).reshape(y.size, x.size)  # noqa: E731

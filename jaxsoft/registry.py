@@ -39,6 +39,7 @@ class Entry:
       reference: plain formula with the same signature as `fn`, no custom rule.
       sample: rng -> tuple of float64 NumPy args in the core domain (away from kinks).
       kind: "elementwise", "vector" or "loss".
+      fd_step: finite-difference step for the gradient check (smaller near a domain edge).
     """
 
     name: str
@@ -47,6 +48,7 @@ class Entry:
     reference: Callable
     sample: Callable[[np.random.Generator], tuple]
     kind: str = "elementwise"
+    fd_step: float = 1e-2
 
     def closed_vjp(self, ct, *args):
         """Closed-form gradient of <ct, fn(*args)> with respect to args[0]."""
@@ -209,8 +211,8 @@ def _ce_int_entry(name, **options):
     return Entry(name, fn, vjp, ref, lambda rng: (_logits(rng), _labels(rng)), kind="loss")
 
 
-def _loss(name, fn, derivative, reference, sample):
-    return Entry(name, fn, derivative, reference, sample, kind="loss")
+def _loss(name, fn, derivative, reference, sample, fd_step=1e-2):
+    return Entry(name, fn, derivative, reference, sample, kind="loss", fd_step=fd_step)
 
 
 def _pairs(rng, n=64, lo=-3.0, hi=3.0, gap=0.1, kink=0.0):
@@ -319,7 +321,7 @@ LOSSES = [
     _loss("binary_cross_entropy", L.binary_cross_entropy,
           lambda ct, p, y: ct * L.binary_cross_entropy_grad(p, y)[0],
           lambda p, y: -(y * jnp.log(p) + (1 - y) * jnp.log(1 - p)),
-          lambda rng: (rng.uniform(0.1, 0.9, 64), rng.uniform(0, 1, 64))),
+          lambda rng: (rng.uniform(0.1, 0.9, 64), rng.uniform(0, 1, 64)), fd_step=1e-3),
     _loss("sigmoid_binary_cross_entropy", L.sigmoid_binary_cross_entropy,
           lambda ct, x, y: ct * L.sigmoid_binary_cross_entropy_grad(x, y, jnp.ones_like(x))[0],
           lambda x, y: -(y * jnp.log(_sigmoid_ref(x)) + (1 - y) * jnp.log(1 - _sigmoid_ref(x))),
@@ -334,7 +336,7 @@ LOSSES = [
     _loss("categorical_cross_entropy", L.categorical_cross_entropy,
           lambda ct, p, y: ct[..., None] * L.categorical_cross_entropy_grad(p, y, _mask(p))[0],
           lambda p, y: -jnp.sum(y * jnp.log(p), axis=-1),
-          lambda rng: (_prob_rows(rng), _prob_rows(rng, lo=0.0))),
+          lambda rng: (_prob_rows(rng), _prob_rows(rng, lo=0.0)), fd_step=3e-4),
     _loss("nll_loss", L.nll_loss, _nll_vjp(), _nll_ref, _nll_sample()),
     _loss("nll_loss(weights)", lambda lp, y: L.nll_loss(lp, y, weights=_NLL_WEIGHTS),
           _nll_vjp(weights=_NLL_WEIGHTS), lambda lp, y: _nll_ref(lp, y, weights=_NLL_WEIGHTS),

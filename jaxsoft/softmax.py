@@ -275,7 +275,7 @@ def log_softmax(x, axis=-1, where=None):
     Example:
       >>> import jax.numpy as jnp, jaxsoft
       >>> jaxsoft.log_softmax(jnp.array([0.0, -40.0]))  # jax.nn gives [0., -40.]
-      Array([-4.2483543e-18, -4.0000000e+01], dtype=float32)
+      Array([-4.248354e-18, -4.000000e+01], dtype=float32)
     """
     x, axes, where = _prepare(x, axis, where, "log_softmax")
     return _log_softmax(_checks.upcast(x), axes, where).astype(x.dtype)
