@@ -1059,6 +1059,11 @@ def gelu(x, approximate=True):
     Conventions: gelu(−inf) = 0, gelu(+inf) = +inf, derivatives 0 and 1; NaN propagates.
     `approximate` is a static Python bool.
 
+    Accuracy: ≤ 4 ulp for x ≥ −1. Further left the rounding of the argument (x/√2, resp.
+    u(x)) is amplified by the Gaussian decay and the error grows like x² ulp (≈ 120 ulp at
+    x = −10 in float32), where the value is already tiny; the tanh form's derivative likewise
+    (the exact form's derivative stays ≤ 8 ulp).
+
     Args:
       x: floating array of any shape.
       approximate: use the tanh approximation (True, as jax.nn) or the exact erf form.
