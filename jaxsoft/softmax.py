@@ -69,31 +69,26 @@ class Stats:
 
     Attributes (all keep the reduced axes as size-1 dims):
       m: the max over unmasked entries (−finfo.max for an empty or all −inf row).
-      d, err: x − m = d + err exactly (TwoSum on halves, so that nothing overflows).
-      s: (ties − 1) + Σ_{x < m} e^{d}(1 + err), so that Σ_j e^{x_j − m} = 1 + s.
-      empty: the row has no finite-weight entry (all −inf or all masked): it behaves as
-        fully masked (softmax 0, log_softmax −inf, logsumexp −inf, gradient 0).
-      log1p_s: log1p(s), +inf for an empty row; lse = m + log1p(s), −inf for an empty row.
+      d, err: x − m = d + err exactly (err from a TwoSum on halves: nothing overflows).
+      s: (ties − 1) + Σ_{x < m} e^{d}(1 + err), so that Σ_j e^{x_j − m} = 1 + s. s ≥ 0,
+        except for an empty row (all −inf or all masked), where s = −1 exactly: such a row
+        behaves as fully masked (softmax 0, log_softmax −inf, logsumexp −inf, gradient 0).
 
-    Written with arithmetic masks and clamps instead of full-size selects: XLA on CPU fuses
-    them into the max-subtracted exponential (a select per element was measured 3–10× slower).
+    Written for XLA on CPU: arithmetic masks instead of full-size selects, and the row sums
+    no compare or select on the row results (either was measured to split the fused two-pass
+    kernel and cost 3–4×): empty rows are handled by clamping s instead.
     """
 
     def __init__(self, x, axes, where):
         if where is not None:
             x = jnp.where(where, x, -jnp.inf)
         big = jnp.finfo(x.dtype).max
-        m = jnp.maximum(jnp.max(x, axis=axes, keepdims=True), -big)
-        self.x, self.m = x, m
-        d, err = self.shift(x)
+        self.x, self.m = x, jnp.maximum(jnp.max(x, axis=axes, keepdims=True), -big)
+        self.d, self.err = self.shift(x)
         # keep = 1 for x < m, 0 for the maxima (and 1 for −inf entries).
-        keep = jnp.minimum((m - x) * (1 / jnp.finfo(x.dtype).tiny), 1)
-        ties = jnp.sum(1 - keep, axis=axes, keepdims=True)
-        s = jnp.sum(keep * jnp.exp(d) * (1 + err), axis=axes, keepdims=True) + (ties - 1)
-        self.empty = s < 0  # no tie at the max: the max was −inf (s = −1)
-        self.d, self.err, self.s = d, err, s
-        self.log1p_s = jnp.where(self.empty, jnp.inf, jnp.log1p(jnp.maximum(s, 0)))
-        self.lse = m - jnp.where(self.empty, jnp.inf, -self.log1p_s)
+        keep = jnp.minimum((self.m - x) * (1 / jnp.finfo(x.dtype).tiny), 1)
+        small = jnp.sum(keep * jnp.exp(self.d) * (1 + self.err), axis=axes, keepdims=True)
+        self.s = small + (jnp.sum(1 - keep, axis=axes, keepdims=True) - 1)
 
     def shift(self, x):
         """(d, err) with x − m = d + err exactly, for any x ≤ m (−inf gives d = −inf)."""
@@ -103,9 +98,19 @@ class Stats:
         return x - self.m, err * 2
 
     @property
+    def lse(self):
+        """logsumexp = m + log1p(s) (−inf for an empty row, where s = −1)."""
+        return self.m + jnp.log1p(self.s)
+
+    @property
+    def log1p_s(self):
+        """log1p(s) = lse − m, and 0 for an empty row."""
+        return jnp.log1p(jnp.maximum(self.s, 0))
+
+    @property
     def inv(self):
-        """1 / Σ_j e^{x_j − m} = 1 / (1 + s), and 0 for an empty row."""
-        return jnp.where(self.empty, 0, 1 / (1 + self.s))
+        """1 / Σ_j e^{x_j − m} = 1 / (1 + s) (1 for an empty row, whose e^{d} are all 0)."""
+        return 1 / jnp.maximum(1 + self.s, 1)  # an empty row's e^{d} are all 0
 
     def softmax(self):
         return jnp.exp(self.d) * (1 + self.err) * self.inv
@@ -114,16 +119,17 @@ class Stats:
         return (self.d - self.log1p_s) + self.err
 
 
-def probs(x, m, inv, where=None):
-    """softmax recomputed from the row's max and 1/normalizer: e^{x − m}·inv (0 where masked).
+def probs(x, m, log1p_s, where=None):
+    """softmax recomputed from the row's max and log-normalizer: e^{(x − m) − log1p(s)}.
 
-    This is the form the backward passes use (accurate to a few eps in absolute terms, which is
-    what a gradient needs): it recomputes from the input and two row-sized numbers instead of
-    storing a full-size array, and stays exact at any magnitude (unlike e^{x − lse}).
+    This is the form the backward passes use (accurate to a few eps in absolute terms, which
+    is what a gradient needs): it recomputes from the input and two row-sized numbers instead
+    of storing a full-size array, and stays exact at any magnitude (unlike e^{x − lse}, whose
+    lse may not be representable next to x). Masked entries and empty rows give 0.
     """
     if where is not None:
         x = jnp.where(where, x, -jnp.inf)
-    return jnp.exp(x - m) * inv
+    return jnp.exp((x - m) - log1p_s)
 
 
 def _recomputed(tangent_fn):
@@ -151,10 +157,10 @@ def _logsumexp_jvp(axes, primals, tangents):
     x_dot, _ = tangents
     st = Stats(x, axes, where)
 
-    def tangent(x, m, inv, where, x_dot):
-        return jnp.sum(probs(x, m, inv, where) * x_dot, axis=axes, keepdims=True)
+    def tangent(x, m, log1p_s, where, x_dot):
+        return jnp.sum(probs(x, m, log1p_s, where) * x_dot, axis=axes, keepdims=True)
 
-    return st.lse, _recomputed(tangent)(x, st.m, st.inv, where, x_dot)
+    return st.lse, _recomputed(tangent)(x, st.m, st.log1p_s, where, x_dot)
 
 
 def logsumexp(x, axis=None, *, where=None, keepdims=False):

@@ -41,9 +41,9 @@ def _poison(bad):
 
 
 def _row_stats(x, axis, where):
-    """The row-sized numbers the backward needs: (max, 1/normalizer, logsumexp)."""
+    """The row-sized numbers the backward needs: (max, log-normalizer, logsumexp)."""
     st = Stats(x, (axis,), where)
-    return st.m, st.inv, st.lse
+    return st.m, st.log1p_s, st.lse
 
 
 # ------------------------------------------------------------------------------ integer labels
@@ -56,7 +56,7 @@ def _ce_int(x, labels, where, opts):
     classes = x.shape[axis]
     lab = jnp.expand_dims(labels, axis)
     d_y, err_y = st.shift(jnp.take_along_axis(st.x, jnp.clip(lab, 0, classes - 1), axis))
-    log1p_s = jnp.log1p(st.s)
+    log1p_s = st.log1p_s
     loss = (log1p_s - d_y) - err_y  # −log softmax_y, both terms ≥ 0
     if smoothing:
         # α/K on each of the K unmasked classes: Σ_j (log1p(s) − (z_j − m)) / K.
@@ -98,8 +98,8 @@ def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, w
     axis = _checks.class_axis(logits, axis, "softmax_cross_entropy_with_integer_labels_grad")
     classes = logits.shape[axis]
     lab = jnp.expand_dims(labels, axis)
-    m, inv, lse = stats if stats is not None else _row_stats(logits, axis, where)
-    p = probs(logits, m, inv, where)
+    m, log1p_s, lse = stats if stats is not None else _row_stats(logits, axis, where)
+    p = probs(logits, m, log1p_s, where)
     if z_loss:
         p = p * (1 + 2 * z_loss * jnp.where(jnp.isfinite(lse), lse, 0))
     onehot = jax.lax.broadcasted_iota(lab.dtype, logits.shape, axis) == lab
@@ -223,7 +223,7 @@ def _ce_soft(x, labels, where, axis):
         labels = jnp.where(where, labels, 0)
     # y·(−log softmax) = y·(log1p(s) − err) + 2·y·(m/2 − x/2): every term ≥ 0, and the halves
     # keep y·(m − x) finite whenever it is (x = −max, m = max, y < 1/2).
-    log1p_s = jnp.where(st.empty, 0, st.log1p_s)
+    log1p_s = st.log1p_s
     gap = jnp.where(labels == 0, 0, st.m * 0.5 - st.x * 0.5)  # 0·log 0 = 0
     terms = labels * (log1p_s - st.err) + 2 * (labels * gap)
     loss = jnp.sum(terms, axis=axis)
@@ -239,8 +239,8 @@ def softmax_cross_entropy_grad(logits, labels, *, axis=-1, where=None, stats=Non
     axis = _checks.class_axis(logits, axis, "softmax_cross_entropy_grad")
     if where is not None:
         labels = jnp.where(where, labels, 0)
-    m, inv, _ = stats if stats is not None else _row_stats(logits, axis, where)
-    p = probs(logits, m, inv, where)
+    m, log1p_s, _ = stats if stats is not None else _row_stats(logits, axis, where)
+    p = probs(logits, m, log1p_s, where)
     g = jnp.sum(labels, axis=axis, keepdims=True) * p - labels
     bad = jnp.any((labels < 0) | (labels > 1), axis=axis, keepdims=True)
     return g + _poison(bad).astype(g.dtype)
