@@ -51,6 +51,11 @@ def _row_stats(x, axis, where):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _ce_int(x, labels, where, opts):
+    return _ce_int_forward(x, labels, where, opts)[0]
+
+
+def _ce_int_forward(x, labels, where, opts):
+    """(per-example loss, the row stats the backward reuses): one max pass, one sum pass."""
     axis, smoothing, z_loss, ignore_index = opts
     st = Stats(x, (axis,), where)
     classes = x.shape[axis]
@@ -66,7 +71,7 @@ def _ce_int(x, labels, where, opts):
         loss = loss + z_loss * st.lse**2
     keep, poison = _row_factor(*_label_flags(lab, classes, ignore_index, where, axis))
     loss = jnp.where(keep == 0, 0, loss) + poison.astype(x.dtype)
-    return jnp.squeeze(loss, axis)
+    return jnp.squeeze(loss, axis), (st.m, st.log1p_s, st.lse)
 
 
 def _label_flags(lab, classes, ignore_index, where, axis):
@@ -119,7 +124,7 @@ def _ce_int_jvp(opts, primals, tangents):
     x, labels, where = primals
     x_dot = tangents[0]
     axis, smoothing, z_loss, ignore_index = opts
-    loss = _ce_int(x, labels, where, opts)
+    loss, stats = _ce_int_forward(x, labels, where, opts)
 
     def tangent(x, labels, where, stats, x_dot):
         g = softmax_cross_entropy_with_integer_labels_grad(
@@ -127,7 +132,6 @@ def _ce_int_jvp(opts, primals, tangents):
             ignore_index=ignore_index, stats=stats)
         return jnp.sum(g * x_dot, axis=axis)
 
-    stats = _row_stats(x, axis, where)  # row-sized; XLA shares them with the forward
     return loss, _recomputed(tangent)(x, labels, where, stats, x_dot)
 
 
@@ -218,6 +222,11 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _ce_soft(x, labels, where, axis):
+    return _ce_soft_forward(x, labels, where, axis)[0]
+
+
+def _ce_soft_forward(x, labels, where, axis):
+    """(per-example loss, the row stats the backward reuses)."""
     st = Stats(x, (axis,), where)
     if where is not None:
         labels = jnp.where(where, labels, 0)
@@ -228,7 +237,7 @@ def _ce_soft(x, labels, where, axis):
     terms = labels * (log1p_s - st.err) + 2 * (labels * gap)
     loss = jnp.sum(terms, axis=axis)
     bad = jnp.any((labels < 0) | (labels > 1), axis=axis)  # not a distribution: poison
-    return loss + _poison(bad).astype(loss.dtype)
+    return loss + _poison(bad).astype(loss.dtype), (st.m, st.log1p_s, st.lse)
 
 
 def softmax_cross_entropy_grad(logits, labels, *, axis=-1, where=None, stats=None):
@@ -249,8 +258,7 @@ def softmax_cross_entropy_grad(logits, labels, *, axis=-1, where=None, stats=Non
 def _ce_soft_jvp(axis, primals, tangents):
     x, labels, where = primals
     x_dot, labels_dot, _ = tangents
-    loss = _ce_soft(x, labels, where, axis)
-    stats = _row_stats(x, axis, where)
+    loss, stats = _ce_soft_forward(x, labels, where, axis)
     out = jnp.zeros_like(loss)
     if not isinstance(x_dot, SymbolicZero):
 
