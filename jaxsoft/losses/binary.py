@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxsoft.activations import _sigmoid, _softplus
+from jaxsoft.activations.sigmoidal import _sigmoid, _softplus
 from jaxsoft.losses import _common as c
 
 
