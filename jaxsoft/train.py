@@ -1,0 +1,187 @@
+"""Train K models at once: one jitted program, an epoch is a `lax.scan` over mini-batches.
+
+The models share the data but not their randomness or hyperparameters: each has its own
+initial parameters, shuffling key, learning rate and weight decay. Parameters and optimizer
+states are stacked along a leading model axis and every step is `jax.vmap`-ed over it.
+
+Long runs: a progress bar per epoch (tqdm, when installed), Ctrl-C returns the epochs done so
+far, `checkpoint=PATH` saves everything needed to continue after each epoch (atomically), and
+resuming from it continues the run bit for bit. A NaN loss stops the run with a message
+naming the model and the epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+OPTIMIZERS = {
+    "sgd": lambda learning_rate: optax.sgd(learning_rate),
+    "momentum": lambda learning_rate: optax.sgd(learning_rate, momentum=0.9),
+    "adam": lambda learning_rate: optax.adam(learning_rate),
+}
+
+
+@dataclasses.dataclass
+class History:
+    """Per-model, per-epoch results; arrays of shape (models, epochs_done)."""
+
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    test_accuracy: np.ndarray
+    interrupted: bool = False
+
+    @property
+    def epochs(self) -> int:
+        return self.train_loss.shape[1]
+
+
+class NaNLossError(FloatingPointError):
+    """Raised when a model's training loss becomes NaN."""
+
+
+def _optimizer(name: str):
+    if name not in OPTIMIZERS:
+        raise ValueError(f"train: optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}")
+    return optax.inject_hyperparams(OPTIMIZERS[name])
+
+
+def _epoch_program(grad_fn, opt, batch_size, n_train):
+    """jit((params, opt_state, key, decay, x, y) -> (params, opt_state, mean batch loss)),
+    vmapped over models; `grad_fn(params, x, y, weight_decay, n_train) -> (loss, grads)`."""
+    steps = n_train // batch_size
+
+    def one_model(params, opt_state, key, decay, x, y):
+        order = jax.random.permutation(key, n_train)[: steps * batch_size]
+        order = order.reshape(steps, batch_size)
+
+        def step(carry, idx):
+            params, opt_state = carry
+            loss, grads = grad_fn(params, x[idx], y[idx], decay, n_train)
+            updates, opt_state = opt.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), loss
+
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), order)
+        return params, opt_state, jnp.mean(losses)
+
+    return jax.jit(jax.vmap(one_model, in_axes=(0, 0, 0, 0, None, None)))
+
+
+def train(params, data, *, grad_fn: Callable, eval_fn: Callable, learning_rates,
+          weight_decays=0.0, optimizer="sgd", batch_size=10, epochs=30, seed=0,
+          checkpoint=None, progress=True, on_epoch=None) -> tuple[object, History]:
+    """Train the stacked models `params` (leading axis = models) on `data`.
+
+    Args:
+      params: pytree whose leaves have a leading axis of size K (one slice per model).
+      data: object with `x_train, y_train, x_test, y_test` arrays (e.g. `datasets.Dataset`).
+      grad_fn: `(params, x, y, weight_decay, n_train) -> (mean loss, grads)` for ONE model on
+        a batch (e.g. `mlp.backprop` with the activation and head bound).
+      eval_fn: `(params, x, y) -> (mean loss, accuracy)` for ONE model on a whole set.
+      learning_rates: K learning rates (or one, broadcast).
+      weight_decays: K L2 coefficients λ (or one), passed to `grad_fn`.
+      optimizer: "sgd" (default), "momentum" (0.9) or "adam".
+      batch_size: mini-batch size; the last incomplete batch of an epoch is dropped.
+      epochs: total number of epochs (a resumed run continues up to this number).
+      seed: base of the per-model, per-epoch shuffling keys.
+      checkpoint: optional path; state is saved there after every epoch and a run started
+        with an existing checkpoint resumes from it.
+      progress: show a progress bar per epoch (needs tqdm).
+      on_epoch: optional `(epoch, (train_loss, test_loss, test_accuracy)) -> None` called after
+        each epoch (after the checkpoint is written), e.g. for logging.
+
+    Returns:
+      (trained params, History).
+    """
+    models = jax.tree.leaves(params)[0].shape[0]
+    learning_rates = jnp.broadcast_to(jnp.asarray(learning_rates, jnp.float32), (models,))
+    decays = jnp.broadcast_to(jnp.asarray(weight_decays, jnp.float32), (models,))
+    opt = _optimizer(optimizer)(learning_rate=0.0)
+    opt_state = jax.vmap(lambda p, lr: _with_lr(opt.init(p), lr))(params, learning_rates)
+    x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    x_test, y_test = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
+    n_train = x_train.shape[0]
+    if batch_size > n_train:
+        raise ValueError(f"train: batch_size {batch_size} exceeds the {n_train} training examples")
+    run_epoch = _epoch_program(grad_fn, opt, batch_size, n_train)
+    evaluate = jax.jit(jax.vmap(eval_fn, in_axes=(0, None, None)))
+    base_keys = jax.random.split(jax.random.key(seed), models)
+
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    start = 0
+    if checkpoint and os.path.exists(checkpoint):
+        params, opt_state, rows, start = _load(checkpoint)
+    bar = _progress(range(start, epochs), progress, start, epochs)
+    interrupted = False
+    try:
+        for epoch in bar:
+            keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(base_keys, epoch)
+            params, opt_state, train_loss = run_epoch(params, opt_state, keys, decays,
+                                                      x_train, y_train)
+            test_loss, test_acc = evaluate(params, x_test, y_test)
+            row = tuple(np.asarray(v, np.float64) for v in (train_loss, test_loss, test_acc))
+            _stop_on_nan(row[0], epoch)
+            rows.append(row)
+            if checkpoint:
+                _save(checkpoint, params, opt_state, rows, epoch + 1)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{row[0].mean():.4f}", acc=f"{row[2].mean():.4f}")
+            if on_epoch:
+                on_epoch(epoch, row)
+    except KeyboardInterrupt:
+        interrupted = True
+    return params, _history(rows, models, interrupted)
+
+
+def _with_lr(state, lr):
+    state.hyperparams["learning_rate"] = lr
+    return state
+
+
+def _stop_on_nan(train_loss, epoch):
+    bad = np.flatnonzero(np.isnan(train_loss))
+    if bad.size:
+        raise NaNLossError(f"train: the training loss of model(s) {bad.tolist()} became NaN in "
+                           f"epoch {epoch + 1} (try a smaller learning rate)")
+
+
+def _history(rows, models, interrupted):
+    if not rows:
+        empty = np.zeros((models, 0))
+        return History(empty, empty.copy(), empty.copy(), interrupted)
+    stacked = [np.stack(col, axis=1) for col in zip(*rows, strict=True)]
+    return History(*stacked, interrupted=interrupted)
+
+
+def _progress(epochs, enabled, start, total):
+    if not enabled:
+        return epochs
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return epochs
+    return tqdm(epochs, initial=start, total=total, unit="epoch", leave=False)
+
+
+def _save(path, params, opt_state, rows, epoch):
+    """Write the checkpoint atomically: a temporary file in the same directory, then rename."""
+    state = {"params": jax.tree.map(np.asarray, params),
+             "opt_state": jax.tree.map(np.asarray, opt_state), "rows": rows, "epoch": epoch}
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        pickle.dump(state, f)
+    os.replace(tmp, path)
+
+
+def _load(path):
+    with open(path, "rb") as f:
+        state = pickle.load(f)
+    to_jax = lambda tree: jax.tree.map(jnp.asarray, tree)  # noqa: E731
+    return to_jax(state["params"]), to_jax(state["opt_state"]), state["rows"], state["epoch"]
