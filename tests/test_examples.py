@@ -14,3 +14,15 @@ def test_softmax_exercises_prints_the_seeds_numbers():
     assert "minimal at y_A = 0.6" in out
     assert "true label B: quadratic = 0.5, cross-entropy = 0.9163" in out
     assert "d = 16.0: |grad| quadratic + softmax = 2.38e-07, cross-entropy = 1" in out
+
+
+def test_learning_slowdown_reproduces_seed_001(tmp_path):
+    png = tmp_path / "slowdown.png"
+    out = subprocess.run([sys.executable, str(EXAMPLES / "learning_slowdown.py"), "--png",
+                          str(png)], capture_output=True, text=True, check=True).stdout
+    lines = {line.split(":")[0]: line for line in out.splitlines()}
+    # quadratic from (0.6, 0.9) ends near 0.09; from (2, 2) it has barely moved at epoch 151
+    assert "epoch 300: a = 0.094" in lines["(w, b) = (0.6, 0.9),     quadratic"]
+    assert "epoch 151: a = 0.933" in lines["(w, b) = (2.0, 2.0),     quadratic"]
+    assert "epoch 51: a = 0.099" in lines["(w, b) = (2.0, 2.0), cross-entropy"]
+    assert png.exists() and png.stat().st_size > 1000
