@@ -1,0 +1,118 @@
+"""Experiments: several configurations × several seeds of one MLP architecture, trained at once.
+
+Configurations differ in learning rate (and may differ in weight decay); every configuration
+is trained with `models` seeds, and all `configurations × models` networks share one jitted
+program (`jaxsoft.train`). Results are summarized per configuration as mean ± std over seeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import jax
+import numpy as np
+
+from jaxsoft import mlp, train
+
+
+@dataclasses.dataclass
+class Result:
+    """One configuration's outcome over its seeds."""
+
+    config: dict
+    history: train.History  # rows are this configuration's seeds
+    seconds: float
+
+    def summary(self) -> dict:
+        best = self.history.test_accuracy.max(axis=1)
+        final = self.history.test_accuracy[:, -1]
+        return {"config": self.config,
+                "test_accuracy_best_mean": float(best.mean()),
+                "test_accuracy_best_std": float(best.std()),
+                "test_accuracy_final_mean": float(final.mean()),
+                "test_accuracy_final_std": float(final.std()),
+                "epochs": int(self.history.epochs),
+                "interrupted": bool(self.history.interrupted),
+                "seconds": self.seconds}
+
+
+def run(data, *, hidden=(30,), activation="sigmoid", head="categorical", init="normalized",
+        batch_size=10, learning_rates=(0.5,), weight_decay=0.0, optimizer="sgd", epochs=30,
+        models=8, seed=0, checkpoint=None, progress=True) -> list[Result]:
+    """Train `len(learning_rates) × models` networks at once on `data`; one Result per rate."""
+    n_out = data.num_classes if head == "categorical" else _output_width(data, head)
+    sizes = (data.x_train.shape[1], *hidden, n_out)
+    rates = np.repeat(np.asarray(learning_rates, np.float32), models)
+    keys = jax.random.split(jax.random.key(seed), rates.size)
+    params = jax.vmap(lambda k: mlp.init(k, sizes, init))(keys)
+
+    def grad_fn(p, x, y, decay, n_train):
+        return mlp.backprop(p, x, y, activation, head, weight_decay=decay, n_train=n_train)
+
+    def eval_fn(p, x, y):
+        return (mlp.loss(p, x, y, activation, head),
+                mlp.accuracy(p, x, y, activation, head))
+
+    start = time.perf_counter()
+    _, history = train.train(params, data, grad_fn=grad_fn, eval_fn=eval_fn,
+                             learning_rates=rates, weight_decays=weight_decay,
+                             optimizer=optimizer, batch_size=batch_size, epochs=epochs,
+                             seed=seed, checkpoint=checkpoint, progress=progress)
+    seconds = time.perf_counter() - start
+    results = []
+    for i, lr in enumerate(learning_rates):
+        rows = slice(i * models, (i + 1) * models)
+        part = train.History(history.train_loss[rows], history.test_loss[rows],
+                             history.test_accuracy[rows], history.interrupted)
+        config = {"data": data.name, "sizes": list(sizes), "activation": activation,
+                  "head": head, "init": init, "batch_size": batch_size, "learning_rate": lr,
+                  "weight_decay": weight_decay, "optimizer": optimizer, "epochs": epochs,
+                  "models": models, "seed": seed}
+        results.append(Result(config, part, seconds / len(learning_rates)))
+    return results
+
+
+def _output_width(data, head):
+    if data.num_classes is None:  # regression target of shape (n, width)
+        return data.y_train.shape[1]
+    return 1 if head == "bernoulli" else data.num_classes
+
+
+def format_table(results: list[Result]) -> str:
+    lines = ["| data | sizes | activation | head | lr | models | epochs | best test acc | "
+             "final test acc | seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        s, c = r.summary(), r.config
+        lines.append(
+            f"| {c['data']} | {'-'.join(map(str, c['sizes']))} | {c['activation']} | "
+            f"{c['head']} | {c['learning_rate']:g} | {c['models']} | {s['epochs']} | "
+            f"{100 * s['test_accuracy_best_mean']:.2f} ± {100 * s['test_accuracy_best_std']:.2f}"
+            f" % | {100 * s['test_accuracy_final_mean']:.2f} ± "
+            f"{100 * s['test_accuracy_final_std']:.2f} % | {s['seconds']:.1f} |")
+    return "\n".join(lines)
+
+
+def write_json(results: list[Result], path: str) -> None:
+    with open(path, "w") as f:
+        json.dump([r.summary() for r in results], f, indent=1)
+
+
+def plot(results: list[Result], path: str) -> None:
+    """Mean test accuracy per epoch, one curve per configuration (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in results:
+        acc = 100 * r.history.test_accuracy
+        epochs = np.arange(1, acc.shape[1] + 1)
+        ax.plot(epochs, acc.mean(0), label=f"lr {r.config['learning_rate']:g}")
+        ax.fill_between(epochs, acc.min(0), acc.max(0), alpha=0.2)
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=results[0].config["data"])
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
