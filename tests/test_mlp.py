@@ -12,7 +12,9 @@ import pytest
 import jaxsoft.mlp as mlp
 from jaxsoft.registry import BY_NAME
 
-ACTIVATION_NAMES = sorted(mlp.ACTIVATIONS)
+# Every activation once: aliases that are the same function (softsign, hard_swish) are skipped.
+ACTIVATION_NAMES = sorted({id(f): n for n, (f, _) in sorted(mlp.ACTIVATIONS.items(),
+                                                             reverse=True)}.values())
 HEAD_NAMES = sorted(mlp.HEADS)
 BATCH, N_IN, WIDTH = 6, 5, 4
 
@@ -108,6 +110,12 @@ def test_comparison_catches_a_wrong_delta(x64, head, monkeypatch):
     monkeypatch.setitem(mlp.HEADS, head, wrong)
     err_auto, _ = _compare(params, x, y, "sigmoid", head)
     assert err_auto > 1e-3
+
+
+def test_aliases_are_the_same_functions():
+    assert mlp.ACTIVATIONS["softsign"] == mlp.ACTIVATIONS["soft_sign"]
+    assert mlp.ACTIVATIONS["hard_swish"] == mlp.ACTIVATIONS["hard_silu"]
+    assert len(ACTIVATION_NAMES) == len(mlp.ACTIVATIONS) - 2
 
 
 def test_jit_and_eager_agree():
