@@ -33,6 +33,7 @@ class Result:
                 "test_accuracy_best_std": float(best.std()),
                 "test_accuracy_final_mean": float(final.mean()),
                 "test_accuracy_final_std": float(final.std()),
+                "test_loss_final_mean": float(self.history.test_loss[:, -1].mean()),
                 "epochs": int(self.history.epochs),
                 "interrupted": bool(self.history.interrupted),
                 "seconds": self.seconds}
@@ -42,6 +43,7 @@ def run(data, *, hidden=(30,), activation="sigmoid", head="categorical", init="n
         batch_size=10, learning_rates=(0.5,), weight_decay=0.0, optimizer="sgd", epochs=30,
         models=8, seed=0, checkpoint=None, progress=True) -> list[Result]:
     """Train `len(learning_rates) × models` networks at once on `data`; one Result per rate."""
+    data = _for_head(data, head)
     n_out = data.num_classes if head == "categorical" else _output_width(data, head)
     sizes = (data.x_train.shape[1], *hidden, n_out)
     rates = np.repeat(np.asarray(learning_rates, np.float32), models)
@@ -51,9 +53,11 @@ def run(data, *, hidden=(30,), activation="sigmoid", head="categorical", init="n
     def grad_fn(p, x, y, decay, n_train):
         return mlp.backprop(p, x, y, activation, head, weight_decay=decay, n_train=n_train)
 
+    classifies = mlp.HEADS[head].classify is not None if head in mlp.HEADS else True
+
     def eval_fn(p, x, y):
-        return (mlp.loss(p, x, y, activation, head),
-                mlp.accuracy(p, x, y, activation, head))
+        acc = mlp.accuracy(p, x, y, activation, head) if classifies else np.float32(np.nan)
+        return mlp.loss(p, x, y, activation, head), acc
 
     start = time.perf_counter()
     _, history = train.train(params, data, grad_fn=grad_fn, eval_fn=eval_fn,
@@ -74,6 +78,22 @@ def run(data, *, hidden=(30,), activation="sigmoid", head="categorical", init="n
     return results
 
 
+def _for_head(data, head):
+    """Labels in the form the head takes: integer classes become a float (n, 1) column for
+    the Bernoulli head and float one-hot rows for the multi-label and regression heads."""
+    if data.num_classes is None or head in ("categorical", "sigmoid_quadratic",
+                                            "softmax_quadratic"):
+        return data
+    if head == "bernoulli":
+        if data.num_classes != 2:
+            raise ValueError(f"experiments: the bernoulli head needs 2 classes, {data.name} has "
+                             f"{data.num_classes}")
+        convert = lambda y: y.astype(np.float32)[:, None]  # noqa: E731
+    else:
+        convert = lambda y: np.eye(data.num_classes, dtype=np.float32)[y]  # noqa: E731
+    return dataclasses.replace(data, y_train=convert(data.y_train), y_test=convert(data.y_test))
+
+
 def _output_width(data, head):
     if data.num_classes is None:  # regression target of shape (n, width)
         return data.y_train.shape[1]
@@ -82,15 +102,17 @@ def _output_width(data, head):
 
 def format_table(results: list[Result]) -> str:
     lines = ["| data | sizes | activation | head | lr | models | epochs | best test acc | "
-             "final test acc | seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "final test acc | final test loss | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    pct = lambda m, sd: "n/a" if np.isnan(m) else f"{100 * m:.2f} ± {100 * sd:.2f} %"  # noqa: E731
     for r in results:
         s, c = r.summary(), r.config
         lines.append(
             f"| {c['data']} | {'-'.join(map(str, c['sizes']))} | {c['activation']} | "
             f"{c['head']} | {c['learning_rate']:g} | {c['models']} | {s['epochs']} | "
-            f"{100 * s['test_accuracy_best_mean']:.2f} ± {100 * s['test_accuracy_best_std']:.2f}"
-            f" % | {100 * s['test_accuracy_final_mean']:.2f} ± "
-            f"{100 * s['test_accuracy_final_std']:.2f} % | {s['seconds']:.1f} |")
+            f"{pct(s['test_accuracy_best_mean'], s['test_accuracy_best_std'])} | "
+            f"{pct(s['test_accuracy_final_mean'], s['test_accuracy_final_std'])} | "
+            f"{s['test_loss_final_mean']:.4f} | {s['seconds']:.1f} |")
     return "\n".join(lines)
 
 
