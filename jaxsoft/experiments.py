@@ -132,7 +132,9 @@ def plot(results: list[Result], path: str) -> None:
     for r in results:
         acc = 100 * r.history.test_accuracy
         epochs = np.arange(1, acc.shape[1] + 1)
-        ax.plot(epochs, acc.mean(0), label=f"lr {r.config['learning_rate']:g}")
+        c = r.config
+        label = f"{'-'.join(map(str, c['sizes']))} {c['head']} lr {c['learning_rate']:g}"
+        ax.plot(epochs, acc.mean(0), label=label)
         ax.fill_between(epochs, acc.min(0), acc.max(0), alpha=0.2)
     ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=results[0].config["data"])
     ax.legend()

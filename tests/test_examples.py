@@ -26,3 +26,17 @@ def test_learning_slowdown_reproduces_seed_001(tmp_path):
     assert "epoch 151: a = 0.933" in lines["(w, b) = (2.0, 2.0),     quadratic"]
     assert "epoch 51: a = 0.099" in lines["(w, b) = (2.0, 2.0), cross-entropy"]
     assert png.exists() and png.stat().st_size > 1000
+
+
+def test_nielsen_mnist_runs_on_the_real_files(tmp_path):
+    """A one-epoch, two-seed smoke run of the seed's MNIST table (the full run is in README)."""
+    data_dir = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+    assert data_dir.is_dir(), f"MNIST files expected at {data_dir} (shared/ beside the clone)"
+    out = subprocess.run([sys.executable, str(EXAMPLES / "nielsen_mnist.py"), "--data-dir",
+                          str(data_dir), "--epochs", "1", "--models", "2", "--hidden", "30",
+                          "--png", str(tmp_path / "n.png")],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| 784-30-10")]
+    assert len(rows) == 4  # two configurations, printed as they finish and in the table
+    accuracy = float(rows[-1].split("|")[5].split("±")[0])
+    assert accuracy > 80  # one epoch of either cost already classifies MNIST
