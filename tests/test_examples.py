@@ -40,3 +40,28 @@ def test_nielsen_mnist_runs_on_the_real_files(tmp_path):
     assert len(rows) == 4  # two configurations, printed as they finish and in the table
     accuracy = float(rows[-1].split("|")[5].split("±")[0])
     assert accuracy > 80  # one epoch of either cost already classifies MNIST
+
+
+def _run(script, *args):
+    return subprocess.run([sys.executable, str(EXAMPLES / script), *args],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_output_heads_mean_median_and_label_structure(tmp_path):
+    out = _run("output_heads.py", "--png", str(tmp_path / "h.png"))
+    gauss = next(line for line in out.splitlines() if "gaussian head →" in line).split()
+    laplace = next(line for line in out.splitlines() if "laplace head →" in line).split()
+    assert abs(float(gauss[3]) - float(gauss[6])) < 1e-3  # fitted constant = sample mean
+    assert abs(float(laplace[3]) - float(laplace[6])) < 1e-3  # = sample median
+    same = float(out.split("at the same weights:")[1].split()[0])
+    assert same < 1e-6  # one sigmoid = two-class softmax
+    for line in [ln for ln in out.splitlines() if "independent sigmoids" in ln]:
+        sig = float(line.split("sigmoids ")[1].split(" %")[0])
+        soft = float(line.split("1/3) ")[1].split(" %")[0])
+        assert sig > soft  # a softmax cannot say yes to several labels
+
+
+def test_perceptron_stops_at_zero_mistakes(tmp_path):
+    out = _run("perceptron.py", "--png", str(tmp_path / "p.png"))
+    for line in out.splitlines()[:2]:
+        assert "no mistakes from epoch" in line and "epoch None" not in line
