@@ -11,8 +11,12 @@ Jacobians of the same function are compared:
              (f(x+3h) − 9f(x+2h) + 45f(x+h) − 45f(x−h) + 9f(x−2h) − f(x−3h)) / 60h.
 
 It also checks that the public function's own rule (`jax.jacrev` and `jax.jacfwd` of `fn`) is
-the closed form. Errors are max |a − b| and max |a − b| / max(|b|, 1e-3·max|b|) (the floor keeps
-derivatives near a root from reporting a meaningless relative error).
+the closed form. A second section checks the MLP's hand-derived backprop (`mlp.backprop`) for
+every head, with a sigmoid and a tanh hidden layer and L2 weight decay: against `jax.grad` of
+`mlp.loss` and against 6th-order finite differences of the loss along random directions.
+
+Errors are max |a − b| and max |a − b| / max(|b|, 1e-3·max|b|) (the floor keeps derivatives
+near a root from reporting a meaningless relative error).
 """
 
 from __future__ import annotations
@@ -95,9 +99,52 @@ def check(entry: Entry, seed: int = 0) -> Result:
                   max(auto_rel, fd_rel), auto_rel, fd_rel, rule_rel, bool(ok))
 
 
+def check_backprop(activation: str, head: str, seed: int = 0, directions: int = 8) -> Result:
+    """mlp.backprop vs jax.grad(mlp.loss) vs finite differences, float64, a 5-4-3-K network."""
+    from jaxsoft import mlp
+
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(seed)
+        k = 1 if head == "bernoulli" else 3
+        params = mlp.init(jax.random.key(seed), [5, 4, 3, k], "normalized", jnp.float64)
+        x = jnp.asarray(rng.standard_normal((6, 5)))
+        if head in ("categorical", "sigmoid_quadratic", "softmax_quadratic"):
+            y = jnp.asarray(rng.integers(0, k, 6))
+        elif head in ("bernoulli", "multilabel"):
+            y = jnp.asarray(rng.integers(0, 2, (6, k)).astype(np.float64))
+        else:
+            y = jnp.asarray(rng.standard_normal((6, k)))
+        args = (x, y, activation, head, 0.3, 50)
+        _, grads = mlp.backprop(params, *args)
+        auto = jax.grad(mlp.loss)(params, *args)
+        flat = lambda tree: np.concatenate([np.ravel(v) for v in jax.tree.leaves(tree)])  # noqa
+        auto_abs, auto_rel = _errors(flat(grads), flat(auto))
+        g = flat(grads)
+        leaves, treedef = jax.tree.flatten(params)
+        along, fd = [], []
+        for _ in range(directions):
+            v = [jnp.asarray(rng.standard_normal(leaf.shape)) for leaf in leaves]
+            f = lambda t, v=v: mlp.loss(jax.tree.unflatten(  # noqa: E731
+                treedef, [a + t * 1e-3 * b for a, b in zip(leaves, v, strict=True)]), *args)
+            fd.append((f(3) - 9 * f(2) + 45 * f(1) - 45 * f(-1) + 9 * f(-2) - f(-3)) / 0.06)
+            along.append(g @ np.concatenate([np.ravel(b) for b in v]))
+        fd_abs, fd_rel = _errors(np.array(along), np.array(fd))
+    ok = auto_rel <= 1e-10 and fd_rel <= RTOL_FD
+    return Result(f"mlp.backprop({activation}, {head})", "backprop", int(g.size),
+                  max(auto_abs, fd_abs), max(auto_rel, fd_rel), auto_rel, fd_rel, 0.0, bool(ok))
+
+
+BACKPROP_CASES = [(a, h) for a in ("sigmoid", "tanh")
+                  for h in ("gaussian", "laplace", "bernoulli", "categorical", "multilabel",
+                            "sigmoid_quadratic", "softmax_quadratic")]
+
+
 def run(names=None, seed: int = 0) -> list[Result]:
     entries = [e for e in REGISTRY if names is None or e.name in names]
-    return [check(e, seed) for e in entries]
+    results = [check(e, seed) for e in entries]
+    if names is None:
+        results += [check_backprop(a, h, seed) for a, h in BACKPROP_CASES]
+    return results
 
 
 def format_table(results: list[Result]) -> str:
@@ -110,8 +157,8 @@ def format_table(results: list[Result]) -> str:
                      f"  {'PASS' if r.ok else 'FAIL'}")
     failed = sum(not r.ok for r in results)
     lines.append(f"{len(results) - failed} passed, {failed} failed "
-                 f"(float64; tolerances: autodiff {RTOL_AUTODIFF:g}, fd {RTOL_FD:g}, "
-                 f"rule {RTOL_AUTODIFF:g})")
+                 f"(float64; tolerances: autodiff {RTOL_AUTODIFF:g} (backprop 1e-10), "
+                 f"fd {RTOL_FD:g}, rule {RTOL_AUTODIFF:g})")
     return "\n".join(lines)
 
 

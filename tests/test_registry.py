@@ -89,3 +89,31 @@ def test_reductions(entry, reduction, x64):
     assert reduced.shape == ()
     expected = jnp.sum(per_example) if reduction == "sum" else jnp.mean(per_example)
     np.testing.assert_allclose(reduced, expected, rtol=1e-13)
+
+
+def test_gradcheck_cli_json_and_exit_code(tmp_path, capsys):
+    from jaxsoft import cli
+
+    path = tmp_path / "report.json"
+    assert cli.main(["gradcheck", "--only", "softmax", "sigmoid", "--json", str(path)]) == 0
+    import json
+
+    rows = json.loads(path.read_text())
+    assert [r["name"] for r in rows] == ["sigmoid", "softmax"]
+    assert all({"name", "max_abs_err", "max_rel_err", "ok", "points"} <= set(r) for r in rows)
+    assert "2 passed, 0 failed" in capsys.readouterr().out
+
+
+def test_gradcheck_fails_on_a_wrong_closed_form():
+    import dataclasses
+
+    entry = next(e for e in REGISTRY if e.name == "softplus")
+    wrong = dataclasses.replace(entry, derivative=lambda x: 1.01 * entry.derivative(x))
+    assert not gradcheck.check(wrong).ok
+
+
+@pytest.mark.parametrize("activation,head", [("sigmoid", "categorical"),
+                                             ("tanh", "softmax_quadratic")])
+def test_gradcheck_backprop_rows(activation, head):
+    result = gradcheck.check_backprop(activation, head)
+    assert result.ok and result.kind == "backprop", result
