@@ -1,8 +1,9 @@
 """Training speed of the K-model trainer in the Nielsen setting (784-30-10, sigmoid, batch 10).
 
 Times one epoch over the 60,000 MNIST training images (compile excluded: the epoch program is
-run once before timing) for K = 1, 8, 32 models, and prints seconds per epoch and per
-model-epoch. Run: `python bench/mlp_speed.py --data-dir ../shared/data/mnist [--models 1 8 32]`.
+run once before timing) for K = 1, 8, 32 models, with per-model and with shared mini-batch
+order, and prints seconds per epoch and per model-epoch.
+Run: `python bench/mlp_speed.py --data-dir ../shared/data/mnist [--models 1 8 32]`.
 """
 
 import argparse
@@ -14,7 +15,7 @@ import jax.numpy as jnp
 from jaxsoft import datasets, mlp, train
 
 
-def epoch_seconds(data, models, hidden=30, batch=10, repeats=2):
+def epoch_seconds(data, models, hidden=30, batch=10, shuffle="per_model", repeats=2):
     sizes = (784, hidden, 10)
     params = jax.vmap(lambda k: mlp.init(k, sizes, "large"))(
         jax.random.split(jax.random.key(0), models))
@@ -24,7 +25,7 @@ def epoch_seconds(data, models, hidden=30, batch=10, repeats=2):
     def grad_fn(p, x, y, decay, n):
         return mlp.backprop(p, x, y, "sigmoid", "categorical", weight_decay=decay, n_train=n)
 
-    run = train._epoch_program(grad_fn, opt, batch, data.x_train.shape[0])
+    run = train._epoch_program(grad_fn, opt, batch, data.x_train.shape[0], shuffle)
     keys = jax.random.split(jax.random.key(1), models)
     decays = jnp.zeros(models)
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
@@ -46,11 +47,12 @@ def main(argv=None):
     data = datasets.load("mnist", data_dir=args.data_dir)
     print(f"784-{args.hidden}-10 sigmoid, batch 10, one epoch of 60,000 images, "
           f"{jax.devices()[0].platform}\n")
-    print("| models | s per epoch | s per model-epoch |")
-    print("|---|---|---|")
+    print("| models | shuffle | s per epoch | s per model-epoch |")
+    print("|---|---|---|---|")
     for k in args.models:
-        s = epoch_seconds(data, k, args.hidden)
-        print(f"| {k} | {s:.2f} | {s / k:.3f} |", flush=True)
+        for shuffle in ("per_model", "shared"):
+            s = epoch_seconds(data, k, args.hidden, shuffle=shuffle)
+            print(f"| {k} | {shuffle} | {s:.2f} | {s / k:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

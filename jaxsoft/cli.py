@@ -40,6 +40,8 @@ def main(argv=None) -> int:
     tr.add_argument("--epochs", type=int, default=30)
     tr.add_argument("--models", type=int, default=8, help="seeds per configuration")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--shuffle", default="per_model",
+                    help="per_model (default) or shared mini-batch order (faster)")
     tr.add_argument("--checkpoint", metavar="PATH", help="save after every epoch; resume from it")
     tr.add_argument("--json", metavar="FILE", help="write one summary object per configuration")
     tr.add_argument("--plot", metavar="PNG", help="plot test accuracy curves (needs matplotlib)")
@@ -64,7 +66,7 @@ def _train(args) -> int:
         data, hidden=tuple(args.hidden), activation=args.activation, head=args.head,
         init=args.init, batch_size=args.batch, learning_rates=args.lr,
         weight_decay=args.weight_decay, optimizer=args.optimizer, epochs=args.epochs,
-        models=args.models, seed=args.seed, checkpoint=args.checkpoint,
+        models=args.models, seed=args.seed, shuffle=args.shuffle, checkpoint=args.checkpoint,
         progress=not args.no_progress)
     print(experiments.format_table(results))
     if results[0].history.interrupted:

@@ -41,7 +41,8 @@ class Result:
 
 def run(data, *, hidden=(30,), activation="sigmoid", head="categorical", init="normalized",
         batch_size=10, learning_rates=(0.5,), weight_decay=0.0, optimizer="sgd", epochs=30,
-        models=8, seed=0, checkpoint=None, progress=True) -> list[Result]:
+        models=8, seed=0, shuffle="per_model", checkpoint=None,
+        progress=True) -> list[Result]:
     """Train `len(learning_rates) × models` networks at once on `data`; one Result per rate."""
     data = _for_head(data, head)
     n_out = data.num_classes if head == "categorical" else _output_width(data, head)
@@ -63,7 +64,8 @@ def run(data, *, hidden=(30,), activation="sigmoid", head="categorical", init="n
     _, history = train.train(params, data, grad_fn=grad_fn, eval_fn=eval_fn,
                              learning_rates=rates, weight_decays=weight_decay,
                              optimizer=optimizer, batch_size=batch_size, epochs=epochs,
-                             seed=seed, checkpoint=checkpoint, progress=progress)
+                             seed=seed, shuffle=shuffle, checkpoint=checkpoint,
+                             progress=progress)
     seconds = time.perf_counter() - start
     results = []
     for i, lr in enumerate(learning_rates):
@@ -73,7 +75,7 @@ def run(data, *, hidden=(30,), activation="sigmoid", head="categorical", init="n
         config = {"data": data.name, "sizes": list(sizes), "activation": activation,
                   "head": head, "init": init, "batch_size": batch_size, "learning_rate": lr,
                   "weight_decay": weight_decay, "optimizer": optimizer, "epochs": epochs,
-                  "models": models, "seed": seed}
+                  "models": models, "seed": seed, "shuffle": shuffle}
         results.append(Result(config, part, seconds / len(learning_rates)))
     return results
 

@@ -53,30 +53,54 @@ def _optimizer(name: str):
     return optax.inject_hyperparams(OPTIMIZERS[name])
 
 
-def _epoch_program(grad_fn, opt, batch_size, n_train):
-    """jit((params, opt_state, key, decay, x, y) -> (params, opt_state, mean batch loss)),
-    vmapped over models; `grad_fn(params, x, y, weight_decay, n_train) -> (loss, grads)`."""
+def _epoch_program(grad_fn, opt, batch_size, n_train, shuffle):
+    """jit((params, opt_state, keys, decays, x, y) -> (params, opt_state, mean batch losses))
+    over K stacked models; `grad_fn(params, x, y, weight_decay, n_train) -> (loss, grads)`.
+
+    shuffle="per_model": each model draws its own mini-batch order from its key (the whole
+    epoch is vmapped over models). shuffle="shared": all models see the same order (from the
+    first key); the step is vmapped over models with the batch shared, so XLA computes the
+    first layer of all K models as one matrix product (measured 1.5–2× faster on CPU).
+    """
+    if shuffle not in ("per_model", "shared"):
+        raise ValueError(f"train: shuffle must be 'per_model' or 'shared', got {shuffle!r}")
     steps = n_train // batch_size
 
+    def batches(key):
+        return jax.random.permutation(key, n_train)[: steps * batch_size].reshape(steps, -1)
+
+    def update(params, opt_state, decay, xb, yb):
+        loss, grads = grad_fn(params, xb, yb, decay, n_train)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
     def one_model(params, opt_state, key, decay, x, y):
-        order = jax.random.permutation(key, n_train)[: steps * batch_size]
-        order = order.reshape(steps, batch_size)
-
         def step(carry, idx):
-            params, opt_state = carry
-            loss, grads = grad_fn(params, x[idx], y[idx], decay, n_train)
-            updates, opt_state = opt.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), loss
+            params, opt_state, loss = update(*carry, decay, x[idx], y[idx])
+            return (params, opt_state), loss
 
-        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), order)
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches(key))
         return params, opt_state, jnp.mean(losses)
 
+    def all_models(params, opt_state, keys, decays, x, y):
+        every = jax.vmap(update, in_axes=(0, 0, 0, None, None))
+
+        def step(carry, idx):
+            params, opt_state, loss = every(*carry, decays, x[idx], y[idx])
+            return (params, opt_state), loss
+
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches(keys[0]))
+        return params, opt_state, jnp.mean(losses, axis=0)
+
+    if shuffle == "shared":
+        return jax.jit(all_models)
     return jax.jit(jax.vmap(one_model, in_axes=(0, 0, 0, 0, None, None)))
 
 
 def train(params, data, *, grad_fn: Callable, eval_fn: Callable, learning_rates,
           weight_decays=0.0, optimizer="sgd", batch_size=10, epochs=30, seed=0,
-          checkpoint=None, progress=True, on_epoch=None) -> tuple[object, History]:
+          shuffle="per_model", checkpoint=None, progress=True,
+          on_epoch=None) -> tuple[object, History]:
     """Train the stacked models `params` (leading axis = models) on `data`.
 
     Args:
@@ -91,6 +115,8 @@ def train(params, data, *, grad_fn: Callable, eval_fn: Callable, learning_rates,
       batch_size: mini-batch size; the last incomplete batch of an epoch is dropped.
       epochs: total number of epochs (a resumed run continues up to this number).
       seed: base of the per-model, per-epoch shuffling keys.
+      shuffle: "per_model" (each model its own mini-batch order) or "shared" (one order for
+        all models: faster, the models then differ only in initialization and hyperparameters).
       checkpoint: optional path; state is saved there after every epoch and a run started
         with an existing checkpoint resumes from it.
       progress: show a progress bar per epoch (needs tqdm).
@@ -110,7 +136,7 @@ def train(params, data, *, grad_fn: Callable, eval_fn: Callable, learning_rates,
     n_train = x_train.shape[0]
     if batch_size > n_train:
         raise ValueError(f"train: batch_size {batch_size} exceeds the {n_train} training examples")
-    run_epoch = _epoch_program(grad_fn, opt, batch_size, n_train)
+    run_epoch = _epoch_program(grad_fn, opt, batch_size, n_train, shuffle)
     evaluate = jax.jit(jax.vmap(eval_fn, in_axes=(0, None, None)))
     base_keys = jax.random.split(jax.random.key(seed), models)
 

@@ -59,11 +59,12 @@ def test_trains_every_model_with_its_own_learning_rate():
     assert len({float(v) for v in history.train_loss[:, -1]}) == 3
 
 
-def test_resume_equals_uninterrupted_bit_for_bit(tmp_path):
+@pytest.mark.parametrize("shuffle", ["per_model", "shared"])
+def test_resume_equals_uninterrupted_bit_for_bit(tmp_path, shuffle):
     path = str(tmp_path / "run.ckpt")
-    straight, h_straight = _run(epochs=4)
-    _run(epochs=2, checkpoint=path)
-    resumed, h_resumed = _run(epochs=4, checkpoint=path)
+    straight, h_straight = _run(epochs=4, shuffle=shuffle)
+    _run(epochs=2, checkpoint=path, shuffle=shuffle)
+    resumed, h_resumed = _run(epochs=4, checkpoint=path, shuffle=shuffle)
     for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed), strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(h_straight.train_loss, h_resumed.train_loss)
@@ -92,7 +93,16 @@ def test_optimizers(optimizer):
     assert np.all(np.isfinite(history.train_loss))
 
 
+def test_shared_order_trains_and_differs_from_per_model():
+    _, shared = _run(epochs=3, shuffle="shared")
+    _, own = _run(epochs=3)
+    assert np.all(shared.train_loss[:, -1] < shared.train_loss[:, 0])
+    assert not np.array_equal(shared.train_loss, own.train_loss)
+
+
 def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="shuffle must be 'per_model' or 'shared'"):
+        _run(epochs=1, shuffle="random")
     with pytest.raises(ValueError, match="optimizer must be one of"):
         _run(epochs=1, optimizer="lbfgs")
     with pytest.raises(ValueError, match="batch_size 100 exceeds the 48 training examples"):
