@@ -142,8 +142,10 @@ def train(params, data, *, grad_fn: Callable, eval_fn: Callable, learning_rates,
 
     rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     start = 0
+    run_id = {"seed": seed, "models": models, "shuffle": shuffle, "batch_size": batch_size,
+              "optimizer": optimizer, "learning_rates": np.asarray(learning_rates).tolist()}
     if checkpoint and os.path.exists(checkpoint):
-        params, opt_state, rows, start = _load(checkpoint)
+        params, opt_state, rows, start = _load(checkpoint, run_id)
     bar = _progress(range(start, epochs), progress, start, epochs)
     interrupted = False
     try:
@@ -156,7 +158,7 @@ def train(params, data, *, grad_fn: Callable, eval_fn: Callable, learning_rates,
             _stop_on_nan(row[0], epoch)
             rows.append(row)
             if checkpoint:
-                _save(checkpoint, params, opt_state, rows, epoch + 1)
+                _save(checkpoint, params, opt_state, rows, epoch + 1, run_id)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{row[0].mean():.4f}", acc=f"{row[2].mean():.4f}")
             if on_epoch:
@@ -196,18 +198,27 @@ def _progress(epochs, enabled, start, total):
     return tqdm(epochs, initial=start, total=total, unit="epoch", leave=False)
 
 
-def _save(path, params, opt_state, rows, epoch):
-    """Write the checkpoint atomically: a temporary file in the same directory, then rename."""
+def _save(path, params, opt_state, rows, epoch, run_id):
+    """Write the checkpoint atomically: a temporary file in the same directory, then rename.
+
+    The shuffling keys are not stored: they are derived from (seed, model, epoch), and the
+    seed is part of `run_id`, which a resume must match.
+    """
     state = {"params": jax.tree.map(np.asarray, params),
-             "opt_state": jax.tree.map(np.asarray, opt_state), "rows": rows, "epoch": epoch}
+             "opt_state": jax.tree.map(np.asarray, opt_state), "rows": rows, "epoch": epoch,
+             "run": run_id}
     tmp = f"{path}.tmp"
     with open(tmp, "wb") as f:
         pickle.dump(state, f)
     os.replace(tmp, path)
 
 
-def _load(path):
+def _load(path, run_id):
+    """Read a checkpoint written by `_save` (a pickle: load only files you wrote yourself)."""
     with open(path, "rb") as f:
         state = pickle.load(f)
+    if state["run"] != run_id:
+        raise ValueError(f"train: checkpoint {path} belongs to a different run: it was saved "
+                         f"with {state['run']}, this run has {run_id}")
     to_jax = lambda tree: jax.tree.map(jnp.asarray, tree)  # noqa: E731
     return to_jax(state["params"]), to_jax(state["opt_state"]), state["rows"], state["epoch"]

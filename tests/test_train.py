@@ -71,6 +71,13 @@ def test_resume_equals_uninterrupted_bit_for_bit(tmp_path, shuffle):
     np.testing.assert_array_equal(h_straight.test_accuracy, h_resumed.test_accuracy)
 
 
+def test_resume_refuses_a_different_run(tmp_path):
+    path = str(tmp_path / "run.ckpt")
+    _run(epochs=1, checkpoint=path)
+    with pytest.raises(ValueError, match="belongs to a different run"):
+        _run(epochs=2, checkpoint=path, seed=7)
+
+
 def test_nan_loss_names_the_model_and_epoch():
     with pytest.raises(train.NaNLossError, match=r"model\(s\) \[2\].*epoch 1"):
         _run(epochs=3, learning_rates=[0.1, 0.1, float("nan")])
