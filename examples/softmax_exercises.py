@@ -1,7 +1,9 @@
 """The exercises of seed 000 (chapter 4: softmax, cross-entropy, the perceptron), computed.
 
-Run: `python examples/softmax_exercises.py [--precision 4]`. Every number comes from jaxsoft;
-the identities the exercises ask to prove are checked numerically and printed as such.
+Run: `python examples/softmax_exercises.py [--precision 4] [--png softmax_exercises.png]`.
+Every number comes from jaxsoft; the identities the exercises ask to prove are checked
+numerically and printed as such. The PNG plots section 4.4's argument: the gradient through
+softmax + quadratic loss vanishes for a confidently wrong prediction, cross-entropy's does not.
 """
 
 import argparse
@@ -93,12 +95,37 @@ def saturation():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--precision", type=int, default=4, help="digits printed")
+    parser.add_argument("--png", default="softmax_exercises.png", help="'' to skip the plot")
     args = parser.parse_args(argv)
     np.set_printoptions(precision=args.precision, suppress=True)
     jnp.set_printoptions(precision=args.precision, suppress=True)
     for part in (opgave_59_60, opgave_62_68_69, opgave_70_71, opgave_73, opgave_74, opgave_75_79,
                  saturation):
         part()
+    if args.png:
+        _plot(args.png)
+
+
+def _plot(path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    y = jnp.array([0.0, 1.0])
+    d = jnp.linspace(-10, 10, 201)
+    h = jnp.stack([d, jnp.zeros_like(d)], axis=1)  # h1 − h2 = d, true class 2
+    quad = jax.vmap(jax.grad(lambda h: 0.5 * jnp.sum((jaxsoft.softmax(h) - y) ** 2)))(h)
+    ce = jax.vmap(jax.grad(lambda h: jaxsoft.softmax_cross_entropy(h, y)))(h)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(d, jnp.abs(quad[:, 0]), label="softmax + quadratic")
+    ax.plot(d, jnp.abs(ce[:, 0]), label="softmax + cross-entropy (a − y)")
+    ax.set(xlabel="h1 − h2 (true class: 2)", ylabel="|∂loss/∂h1|",
+           title="confidently wrong (right side): only cross-entropy keeps learning")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ import sys
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
 
-def test_softmax_exercises_prints_the_seeds_numbers():
-    out = subprocess.run([sys.executable, str(EXAMPLES / "softmax_exercises.py")],
-                         capture_output=True, text=True, check=True).stdout
+def test_softmax_exercises_prints_the_seeds_numbers(tmp_path):
+    png = tmp_path / "ex.png"
+    out = subprocess.run([sys.executable, str(EXAMPLES / "softmax_exercises.py"), "--png",
+                          str(png)], capture_output=True, text=True, check=True).stdout
+    assert png.exists() and png.stat().st_size > 1000
     assert "Opgave 59  softmax([-1, 0, 1]) = [0.09   0.2447 0.6652]" in out
     assert "minimal at y_A = 0.6" in out
     assert "true label B: quadratic = 0.5, cross-entropy = 0.9163" in out
