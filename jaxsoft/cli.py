@@ -23,6 +23,12 @@ def main(argv=None) -> int:
     gc.add_argument("--only", nargs="+", metavar="NAME", help="check only these entries")
     gc.add_argument("--seed", type=int, default=0, help="seed of the sampled points")
 
+    bench = commands.add_parser("bench", help="jitted benchmarks next to jax.nn, optax, NumPy, "
+                                "torch, with the machine's limits measured in the same run")
+    bench.add_argument("--quick", action="store_true", help="small shapes (under a minute)")
+    bench.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    bench.add_argument("--reps", type=int, default=5, help="timed repetitions per row")
+
     tr = commands.add_parser("train", help="train MLPs (several seeds and learning rates at once)")
     tr.add_argument("--data", default="digits",
                     help="digits (default), iris, breast_cancer, iris_regression or mnist")
@@ -52,6 +58,10 @@ def main(argv=None) -> int:
         from jaxsoft import gradcheck
 
         return gradcheck.main(args.json, args.only, args.seed)
+    if args.command == "bench":
+        from jaxsoft import benchmarks
+
+        return benchmarks.main(args.quick, args.json, args.reps)
     return _train(args)
 
 

@@ -1,0 +1,12 @@
+"""The benchmark suite as a script: `python bench/run.py [--quick] [--json FILE] [--reps N]`.
+
+Same code as `python -m jaxsoft bench` (jaxsoft/benchmarks.py): jaxsoft next to jax.nn, optax,
+NumPy and (when installed) PyTorch CPU, with the machine's limits measured in the same run.
+"""
+
+import sys
+
+from jaxsoft.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["bench", *sys.argv[1:]]))
