@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 import jaxsoft
+from jaxsoft import plots
 
 COSTS = {
     "quadratic": lambda z, y: jaxsoft.quadratic_loss(jaxsoft.sigmoid(z)[None], y[None]),
@@ -56,23 +57,11 @@ def main(argv=None):
 
 
 def _plot(curves, path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed (pip install 'jaxsoft[examples]'): no plot written")
-        return
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=False)
-    for ax, start in zip(axes, ((0.6, 0.9), (2.0, 2.0)), strict=True):
-        for name in COSTS:
-            ax.plot(curves[(start, name)], label=name)
-        ax.set(title=f"start (w, b) = {start}", xlabel="epoch", ylabel="cost")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    print(f"wrote {path}")
+    with plots.figure(path, ncols=2, figsize=(10, 4)) as (_, axes):
+        for ax, start in zip(axes, ((0.6, 0.9), (2.0, 2.0)), strict=True):
+            for name in COSTS:
+                ax.plot(curves[(start, name)], label=name)
+            ax.set(title=f"start (w, b) = {start}", xlabel="epoch", ylabel="cost")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,6 @@ def main(argv=None):
     print("\n".join(rows))
     if args.png and results:
         experiments.plot(results, args.png)
-        print(f"wrote {args.png}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxsoft import datasets, mlp
+from jaxsoft import datasets, mlp, plots
 
 
 def fit(params, x, y, activation, head, steps, lr=0.05):
@@ -129,23 +129,14 @@ def main(argv=None):
 
 
 def _plot(data, lines, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.scatter(data.x_train[:, 0], data.y_train[:, 0], s=10, alpha=0.5, label="iris (train)")
     grid = np.linspace(data.x_train.min(), data.x_train.max(), 50)[:, None].astype(np.float32)
-    for head, params in lines.items():
-        pred = jax.vmap(lambda x, p=params, h=head: mlp.predict(p, x, "identity", h))(grid)
-        ax.plot(grid[:, 0], pred[:, 0], label=f"{head} head (conditional "
-                f"{'mean' if head == 'gaussian' else 'median'})")
-    ax.set(xlabel="sepal length (standardized)", ylabel="sepal width (cm)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    print(f"wrote {path}")
+    with plots.figure(path) as (_, ax):
+        ax.scatter(data.x_train[:, 0], data.y_train[:, 0], s=10, alpha=0.5, label="iris (train)")
+        for head, params in lines.items():
+            pred = jax.vmap(lambda x, p=params, h=head: mlp.predict(p, x, "identity", h))(grid)
+            ax.plot(grid[:, 0], pred[:, 0], label=f"{head} head (conditional "
+                    f"{'mean' if head == 'gaussian' else 'median'})")
+        ax.set(xlabel="sepal length (standardized)", ylabel="sepal width (cm)")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxsoft
+from jaxsoft import plots
 
 
 def separable(n=80, seed=0, gap=0.3):
@@ -73,21 +74,12 @@ def main(argv=None):
 
 
 def _plot(x, y, fits, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.scatter(x[:, 0], x[:, 1], c=np.asarray(y), cmap="coolwarm", s=12)
     grid = np.linspace(-3, 3, 2)
-    for name, p in fits.items():
-        ax.plot(grid, -(p[0] * grid + p[2]) / p[1], label=name.split(" (")[0])
-    ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    print(f"wrote {path}")
+    with plots.figure(path, figsize=(5, 5)) as (_, ax):
+        ax.scatter(x[:, 0], x[:, 1], c=np.asarray(y), cmap="coolwarm", s=12)
+        for name, p in fits.items():
+            ax.plot(grid, -(p[0] * grid + p[2]) / p[1], label=name.split(" (")[0])
+        ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxsoft
+from jaxsoft import plots
 
 
 def opgave_59_60():
@@ -107,25 +108,16 @@ def main(argv=None):
 
 
 def _plot(path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     y = jnp.array([0.0, 1.0])
     d = jnp.linspace(-10, 10, 201)
     h = jnp.stack([d, jnp.zeros_like(d)], axis=1)  # h1 − h2 = d, true class 2
     quad = jax.vmap(jax.grad(lambda h: 0.5 * jnp.sum((jaxsoft.softmax(h) - y) ** 2)))(h)
     ce = jax.vmap(jax.grad(lambda h: jaxsoft.softmax_cross_entropy(h, y)))(h)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(d, jnp.abs(quad[:, 0]), label="softmax + quadratic")
-    ax.plot(d, jnp.abs(ce[:, 0]), label="softmax + cross-entropy (a − y)")
-    ax.set(xlabel="h1 − h2 (true class: 2)", ylabel="|∂loss/∂h1|",
-           title="confidently wrong (right side): only cross-entropy keeps learning")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    print(f"wrote {path}")
+    with plots.figure(path) as (_, ax):
+        ax.plot(d, jnp.abs(quad[:, 0]), label="softmax + quadratic")
+        ax.plot(d, jnp.abs(ce[:, 0]), label="softmax + cross-entropy (a − y)")
+        ax.set(xlabel="h1 − h2 (true class: 2)", ylabel="|∂loss/∂h1|",
+               title="confidently wrong (right side): only cross-entropy keeps learning")
 
 
 if __name__ == "__main__":

@@ -85,5 +85,4 @@ def _train(args) -> int:
         experiments.write_json(results, args.json)
     if args.plot:
         experiments.plot(results, args.plot)
-        print(f"wrote {args.plot}")
     return 0

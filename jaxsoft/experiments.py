@@ -14,7 +14,7 @@ import time
 import jax
 import numpy as np
 
-from jaxsoft import mlp, train
+from jaxsoft import mlp, plots, train
 
 
 @dataclasses.dataclass
@@ -124,21 +124,13 @@ def write_json(results: list[Result], path: str) -> None:
 
 
 def plot(results: list[Result], path: str) -> None:
-    """Mean test accuracy per epoch, one curve per configuration (needs matplotlib)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for r in results:
-        acc = 100 * r.history.test_accuracy
-        epochs = np.arange(1, acc.shape[1] + 1)
-        c = r.config
-        label = f"{'-'.join(map(str, c['sizes']))} {c['head']} lr {c['learning_rate']:g}"
-        ax.plot(epochs, acc.mean(0), label=label)
-        ax.fill_between(epochs, acc.min(0), acc.max(0), alpha=0.2)
-    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=results[0].config["data"])
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    """Mean (and range of) test accuracy per epoch, one curve per configuration."""
+    with plots.figure(path, figsize=(7, 4)) as (_, ax):
+        for r in results:
+            acc = 100 * r.history.test_accuracy
+            epochs = np.arange(1, acc.shape[1] + 1)
+            c = r.config
+            label = f"{'-'.join(map(str, c['sizes']))} {c['head']} lr {c['learning_rate']:g}"
+            ax.plot(epochs, acc.mean(0), label=label)
+            ax.fill_between(epochs, acc.min(0), acc.max(0), alpha=0.2)
+        ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=results[0].config["data"])

@@ -38,3 +38,10 @@ def test_bernoulli_head_needs_two_classes():
     with pytest.raises(ValueError, match="bernoulli head needs 2 classes, iris has 3"):
         cli.main(["train", "--data", "iris", "--head", "bernoulli", "--epochs", "1",
                   "--no-progress"])
+
+
+def test_train_plot(tmp_path, capsys):
+    png = tmp_path / "curves.png"
+    assert cli.main(["train", "--data", "iris", "--epochs", "2", "--models", "2",
+                     "--no-progress", "--plot", str(png)]) == 0
+    assert png.stat().st_size > 1000 and f"wrote {png}" in capsys.readouterr().out
