@@ -64,6 +64,19 @@ def two_diff(a, b):
     return d, (a - a_virtual) - (b - b_virtual)
 
 
+def row_sum(x, axes):
+    """Σ over `axes` (kept as size-1 dims), as a reduce whose start value is −0.0.
+
+    −0.0 is the exact additive identity, like +0.0; the reason for the spelling is XLA on
+    CPU: jnp.sum starts from the constant 0.0, which XLA shares with every other use of 0.0 in
+    the program and then passes into the fused reduction as a run-time parameter, and a fused
+    kernel holding two such sums was measured 4–5× slower (49 vs 9 ms at 8192×4096) than one
+    with its own constant start value. Not differentiable (used on primal values only).
+    """
+    total = jax.lax.reduce(x, jnp.array(-0.0, x.dtype), lambda a, b: a + b, axes)
+    return jnp.expand_dims(total, axes)
+
+
 class Stats:
     """Exact pieces of a row's normalizer, computed in two passes over x (max, then sum).
 
@@ -87,8 +100,8 @@ class Stats:
         self.d, self.err = self.shift(x)
         # keep = 1 for x < m, 0 for the maxima (and 1 for −inf entries).
         keep = jnp.minimum((self.m - x) * (1 / jnp.finfo(x.dtype).tiny), 1)
-        small = jnp.sum(keep * jnp.exp(self.d) * (1 + self.err), axis=axes, keepdims=True)
-        self.s = small + (jnp.sum(1 - keep, axis=axes, keepdims=True) - 1)
+        small = row_sum(keep * jnp.exp(self.d) * (1 + self.err), axes)
+        self.s = small + (row_sum(1 - keep, axes) - 1)
 
     def shift(self, x):
         """(d, err) with x − m = d + err exactly, for any x ≤ m (−inf gives d = −inf)."""
