@@ -53,6 +53,43 @@ def _optimizer(name: str):
     return optax.inject_hyperparams(OPTIMIZERS[name])
 
 
+def _batches(key, n_train, batch_size):
+    """One epoch's mini-batch indices, (steps, batch_size): a permutation of the training set
+    drawn from `key`, the last incomplete batch dropped."""
+    steps = n_train // batch_size
+    return jax.random.permutation(key, n_train)[: steps * batch_size].reshape(steps, -1)
+
+
+def _update_fn(grad_fn, opt, n_train):
+    """(params, opt_state, decay, xb, yb) -> (params, opt_state, loss): one optimizer step of
+    ONE model on one mini-batch; `grad_fn(params, x, y, weight_decay, n_train)`."""
+
+    def update(params, opt_state, decay, xb, yb):
+        loss, grads = grad_fn(params, xb, yb, decay, n_train)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return update
+
+
+def _one_model_epoch(grad_fn, opt, batch_size, n_train):
+    """(params, opt_state, key, decay, x, y) -> (params, opt_state, mean batch loss): one
+    epoch of ONE model, a `lax.scan` of `_update_fn` over `_batches(key)` (not jitted; also
+    used by `jaxsoft.sharding` with a data-parallel `grad_fn`)."""
+    update = _update_fn(grad_fn, opt, n_train)
+
+    def one_model(params, opt_state, key, decay, x, y):
+        def step(carry, idx):
+            params, opt_state, loss = update(*carry, decay, x[idx], y[idx])
+            return (params, opt_state), loss
+
+        batches = _batches(key, n_train, batch_size)
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches)
+        return params, opt_state, jnp.mean(losses)
+
+    return one_model
+
+
 def _epoch_program(grad_fn, opt, batch_size, n_train, shuffle):
     """jit((params, opt_state, keys, decays, x, y) -> (params, opt_state, mean batch losses))
     over K stacked models; `grad_fn(params, x, y, weight_decay, n_train) -> (loss, grads)`.
@@ -64,36 +101,21 @@ def _epoch_program(grad_fn, opt, batch_size, n_train, shuffle):
     """
     if shuffle not in ("per_model", "shared"):
         raise ValueError(f"train: shuffle must be 'per_model' or 'shared', got {shuffle!r}")
-    steps = n_train // batch_size
-
-    def batches(key):
-        return jax.random.permutation(key, n_train)[: steps * batch_size].reshape(steps, -1)
-
-    def update(params, opt_state, decay, xb, yb):
-        loss, grads = grad_fn(params, xb, yb, decay, n_train)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    def one_model(params, opt_state, key, decay, x, y):
-        def step(carry, idx):
-            params, opt_state, loss = update(*carry, decay, x[idx], y[idx])
-            return (params, opt_state), loss
-
-        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches(key))
-        return params, opt_state, jnp.mean(losses)
 
     def all_models(params, opt_state, keys, decays, x, y):
-        every = jax.vmap(update, in_axes=(0, 0, 0, None, None))
+        every = jax.vmap(_update_fn(grad_fn, opt, n_train), in_axes=(0, 0, 0, None, None))
 
         def step(carry, idx):
             params, opt_state, loss = every(*carry, decays, x[idx], y[idx])
             return (params, opt_state), loss
 
-        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches(keys[0]))
+        batches = _batches(keys[0], n_train, batch_size)
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches)
         return params, opt_state, jnp.mean(losses, axis=0)
 
     if shuffle == "shared":
         return jax.jit(all_models)
+    one_model = _one_model_epoch(grad_fn, opt, batch_size, n_train)
     return jax.jit(jax.vmap(one_model, in_axes=(0, 0, 0, 0, None, None)))
 
 
