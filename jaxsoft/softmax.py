@@ -82,15 +82,21 @@ class Stats:
 
     Attributes (all keep the reduced axes as size-1 dims):
       m: the max over unmasked entries (−finfo.max for an empty or all −inf row).
-      d, err: x − m = d + err exactly wherever e^{x − m} is representable (see `shift`).
-      s: (ties − 1) + Σ_{x < m} e^{d}(1 + err), so that Σ_j e^{x_j − m} = 1 + s. s ≥ 0,
-        except for an empty row (all −inf or all masked), where s = −1 exactly: such a row
-        behaves as fully masked (softmax 0, log_softmax −inf, logsumexp −inf, gradient 0).
+      d, err: d = fl(x − m) and its rounding error, x − m = d + err exactly wherever
+        e^{x − m} is representable (see `shift`).
+      s: (ties − 1) + Σ_{x < m} e^{x − m}, so that Σ_j e^{x_j − m} = 1 + s. s ≥ 0, except
+        for an empty row (all −inf or all masked), where s = −1 exactly: such a row behaves
+        as fully masked (softmax 0, log_softmax −inf, logsumexp −inf, gradient 0).
 
     Written for XLA on CPU, where the sum pass is compute-bound: arithmetic masks instead of
     selects, no compare or select on the row results (either was measured to split the fused
-    two-pass kernel and cost 3–4×; empty rows are handled by clamping s instead), and as few
-    operations per element as exactness allows (13 and one exp in the sum pass).
+    two-pass kernel and cost 3–4×; empty rows are handled by clamping instead), and as few
+    operations per element as exactness allows (15 and one exp in the sum pass).
+
+    The sum pass works on x clamped at a row floor, max(x, floor): besides keeping the TwoSum
+    free of overflow, the max rounds x. XLA copies an elementwise producer of x (say 3·r) into
+    each pass and may contract it into an FMA there (m − 3·r rounded once), so an unrounded x
+    could sit a rounding above m or differ between two fused sums (a wrong tie count).
     """
 
     def __init__(self, x, axes, where):
@@ -98,12 +104,14 @@ class Stats:
             x = jnp.where(where, x, -jnp.inf)
         big = jnp.finfo(x.dtype).max
         self.x, self.m = x, jnp.maximum(jnp.max(x, axis=axes, keepdims=True), -big)
-        # Below `floor`, e^{x − m} = 0: clamping x there keeps the TwoSum free of overflow.
+        # Below `floor`, e^{x − m} = 0 (the clamp changes no term of the sum).
         self.floor = jnp.maximum(self.m - big * 0.5, -big)
-        self.d, self.err = self.shift(x)
-        # keep = 1 for x < m (and for −inf entries), 0 for the maxima; ties = C − Σ keep.
-        keep = jnp.minimum(self.d * (-1 / jnp.finfo(x.dtype).tiny), 1)
-        small = row_sum(keep * (jnp.exp(self.d) * (1 + self.err)), axes)
+        shifted, err = two_diff(jnp.maximum(x, self.floor), self.m)
+        self.d, self.err = x - self.m, err
+        # keep = 1 for x < m and for −inf entries (−x − big = +inf: the clamp may have lifted
+        # them to m = −big), 0 for the maxima; ties = C − Σ keep.
+        keep = jnp.minimum(jnp.maximum(shifted * (-1 / jnp.finfo(x.dtype).tiny), -x - big), 1)
+        small = row_sum(keep * (jnp.exp(self.d) * (1 + err)), axes)  # e^{−inf} = 0
         count = float(np.prod([x.shape[a] for a in axes]))
         self.s = small + ((count - 1) - row_sum(keep, axes))
 

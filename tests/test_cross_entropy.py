@@ -157,3 +157,25 @@ def test_bad_input_is_named_at_trace_time():
         CE(Z, jnp.zeros(3, jnp.int32), label_smoothing=1.5)
     with pytest.raises(ValueError, match=r"softmax_cross_entropy: labels.shape \(3,\)"):
         jaxsoft.softmax_cross_entropy(Z, jnp.zeros(3))
+
+
+# ------------------------------------------------------------- logits made in the same program
+
+
+@pytest.mark.parametrize("fn", [
+    lambda z, y: CE(z, y, z_loss=1e-2),
+    lambda z, y: CE(z, y, label_smoothing=0.1),
+    lambda z, y: jaxsoft.softmax_cross_entropy(z, jax.nn.one_hot(y, z.shape[-1])),
+    lambda z, y: jaxsoft.logsumexp(z, axis=-1),
+    lambda z, y: jaxsoft.log_softmax(z)[:, 0],
+    lambda z, y: jaxsoft.softmax(z)[:, 0],
+], ids=["int+z_loss", "int+smoothing", "one-hot", "logsumexp", "log_softmax", "softmax"])
+def test_logits_computed_in_the_same_jit_give_the_eager_result(fn):
+    """XLA copies an elementwise producer of the logits (here 3·r) into every pass and may
+    contract it into an FMA there: the passes must still agree on the max and its ties
+    (once 161.6 instead of 18.8 under jit)."""
+    rng = np.random.default_rng(0)
+    r = jnp.asarray(rng.normal(size=(13, 11)) * 3, jnp.float32)
+    y = jnp.asarray(rng.integers(0, 11, 13))
+    f = lambda r: fn(3.0 * r, y)  # noqa: E731
+    np.testing.assert_allclose(jax.jit(f)(r), f(r), rtol=1e-5, atol=1e-6)
