@@ -100,7 +100,9 @@ def _compare(shape, dtype, bias, options, chunks, rtol):
 
 # (shape, bias, options, (token_chunk, vocab_chunk)): every option alone and together, each
 # reduction, ragged last chunks in both axes (14 = 3·4 + 2 tokens, 11 = 3·3 + 2 classes), a
-# chunk ≥ the axis, one-wide chunks, and leading batch dims.
+# chunk ≥ the axis, one-wide chunks, and leading batch dims. The softcap case with 13 = 3·4 + 1
+# tokens is the regression test for XLA contracting m − c·tanh into an FMA in a one-token
+# chunk (the tie count broke: loss 671 instead of 1.28).
 CASES = [
     ((13,), False, {}, (None, None)),
     ((2, 7), True, {}, (4, 3)),
