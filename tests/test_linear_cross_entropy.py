@@ -111,13 +111,11 @@ CASES = [
     ((13,), True, dict(label_smoothing=0.2), (13, 3)),
     ((2, 7), False, dict(z_loss=1e-2, reduction="mean"), (100, 100)),
     ((13,), True, dict(softcap=3.0), (4, 3)),
-    ((13,), True, dict(softcap=2.0, reduction="mean"), (6, None)),
     ((2, 7), True, dict(ALL), (4, 3)),
     ((2, 7), True, dict(ALL, reduction="mean"), (4, 3)),
     ((2, 7), False, dict(ALL, reduction="sum"), (3, 11)),
     ((13,), True, dict(ALL, reduction="mean"), (1, 1)),
     ((2, 3, 2), True, dict(ALL, reduction="none"), (5, 2)),
-    ((13,), True, dict(where=True, label_smoothing=0.1, reduction="sum"), (None, 5)),
 ]
 
 
@@ -126,7 +124,7 @@ def test_matches_the_naive_ce_float64(shape, bias, options, chunks, x64):
     _compare(shape, jnp.float64, bias, options, chunks, rtol=1e-10)
 
 
-@pytest.mark.parametrize("shape, bias, options, chunks", [CASES[1], CASES[9], CASES[12]])
+@pytest.mark.parametrize("shape, bias, options, chunks", [CASES[1], CASES[8], CASES[11]])
 def test_matches_the_naive_ce_float32(shape, bias, options, chunks):
     _compare(shape, jnp.float32, bias, options, chunks, rtol=2e-5)
 
