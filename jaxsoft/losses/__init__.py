@@ -2,7 +2,7 @@
 
 Families: regression (squared/absolute/Huber/quadratic), binary (BCE on probabilities and on
 logits), categorical (CE on probabilities, NLL), cross_entropy (softmax + CE from logits),
-divergence (KL) and margin (perceptron, hinge).
+divergence (KL), margin (perceptron, hinge) and linear (the chunked cross-entropy of x @ w).
 """
 
 from jaxsoft.losses.binary import (
@@ -29,6 +29,7 @@ from jaxsoft.losses.divergence import (
     kl_divergence_with_log_targets,
     kl_divergence_with_log_targets_grad,
 )
+from jaxsoft.losses.linear import linear_cross_entropy
 from jaxsoft.losses.margin import (
     hinge_loss,
     hinge_loss_grad,
@@ -67,6 +68,7 @@ __all__ = [
     "kl_divergence_with_log_targets",
     "kl_divergence_with_log_targets_grad",
     "l2_loss",
+    "linear_cross_entropy",
     "multiclass_hinge_loss",
     "multiclass_hinge_loss_grad",
     "multiclass_perceptron_loss",

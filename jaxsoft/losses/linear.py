@@ -1,0 +1,564 @@
+r"""Linear cross-entropy: the cross-entropy of logits x @ w (+ bias), never built whole.
+
+The loss is `softmax_cross_entropy_with_integer_labels(x @ w + bias, labels)` (same options
+and conventions), computed over (token chunk × vocabulary chunk) blocks, so no tokens × V
+array exists in the forward or the backward.
+
+Exactness. Each vocabulary chunk c of a token's logits gives exact partial statistics, as
+`jaxsoft.softmax.Stats` does for a whole row (`_partials`):
+
+    m_c = max_{j∈c} z_j,    Σ_{j∈c} e^{z_j − m_c} = 1 + s_c,
+
+and the chunks are combined exactly (`_combine`): with M = max_c m_c and m_c − M = δ_c + ε_c
+recovered by TwoSum,
+
+    s = (ties − 1) + Σ_{m_c = M} s_c + Σ_{m_c < M} (1 + s_c)·e^{δ_c}(1 + ε_c),
+
+a sum of non-negative terms in which the chunk(s) holding M enter exactly. The loss is then
+the core formula (log1p(s) − (z_y − M)) with z_y − M split by TwoSum, so it keeps the core
+library's ≤ 4 ulp (relative, also for the tiny loss of a confident prediction).
+
+Reuse. `_partials` and `_combine` are the two pieces a vocabulary-parallel version needs:
+compute `_partials` on each device's slice of w (with its `vocab_start`), then
+`_combine(p, reduce_max=partial(lax.pmax, axis_name=...), reduce_sum=partial(lax.psum, ...))`
+gives every device the token's exact row statistics; `_token_loss` and `_logit_grad` finish.
+
+Gradients (a `jax.custom_vjp`). With G = ∂CE/∂z = softmax(z)·(1 + 2·z_loss·lse) − target
+(times c·tanh's derivative 1 − tanh²(r/c) with a softcap), ∂/∂x = G wᵀ, ∂/∂w = xᵀ G and
+∂/∂bias = Σ_tokens G. For reduction "mean"/"sum" they are computed in the forward pass,
+chunk by chunk, and only scaled by the cotangent in the backward (Liger-Kernel style: three
+matmuls, as the naive version, when one vocabulary chunk holds V). For "none" the forward
+keeps the per-token (max, log1p(s), lse) and the backward recomputes the chunk logits.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsoft import _checks
+from jaxsoft.losses.cross_entropy import _row_factor
+from jaxsoft.softmax import Stats
+
+FN = "linear_cross_entropy"
+LOGITS_BUDGET = 2**24  # elements in one chunk of logits by default: 64 MiB of float32
+MIN_TOKENS = 128  # the default vocabulary chunk leaves room for at least this many tokens
+
+
+# -------------------------------------------------------------------- chunk statistics (exact)
+
+
+class Partials(NamedTuple):
+    """Exact per-token statistics of one vocabulary chunk (or of several, once combined).
+
+    Every field has the tokens' shape [T] (plus any leading chunk axis):
+      m: max of the chunk's logits (−finfo.max for a chunk with no column).
+      s: Σ_{j∈c} e^{z_j − m} − 1, as `Stats.s` (ties − 1 + Σ_{z<m} e^{d}(1 + err)); −1 for an
+        empty chunk.
+      z_y: the target logit if the label falls in the chunk, else 0 (so a sum over chunks
+        picks it out exactly).
+      sum_shift: Σ_{j∈c} (z_j − m), each term exact (≤ 0), for label smoothing.
+      count: the number of columns in the chunk (as a float).
+    """
+
+    m: jax.Array
+    s: jax.Array
+    z_y: jax.Array
+    sum_shift: jax.Array
+    count: jax.Array
+
+
+def _shift(x, m):
+    """(d, err) with x − m = d + err exactly (TwoSum on halves: nothing overflows)."""
+    big = jnp.finfo(x.dtype).max
+    a, b = jnp.maximum(x, -big) * 0.5, m * 0.5
+    d = a - b
+    err = (a - (d + b)) - (b - ((d + b) - d))
+    return x - m, err * 2
+
+
+def _chunk_logits(x_chunk, w_chunk, bias_chunk, softcap):
+    """(z, t): the block's logits in the compute dtype, and t = tanh(r/c) (None w/o softcap).
+
+    The matmul runs in the input dtype and accumulates in the compute dtype (float32 for
+    bf16/f16). With a softcap c the logits are z = c·tanh(r/c) of the raw r = x w + b.
+    """
+    ct = _checks.compute_dtype(x_chunk.dtype)
+    z = jnp.matmul(x_chunk, w_chunk, preferred_element_type=ct)
+    if bias_chunk is not None:
+        z = z + bias_chunk.astype(ct)[None, :]
+    if softcap is None:
+        return z, None
+    t = jnp.tanh(z / softcap)
+    # The max() (a no-op, t ≥ −1) rounds c·t before any consumer sees it: XLA fuses the
+    # product into each consumer and on CPU contracts m − c·t into an FMA, which made
+    # m − z ≠ 0 at the max and broke the tie count (measured: s off by 1).
+    return jnp.maximum(softcap * t, -softcap), t
+
+
+def _partials_of_logits(z, labels, vocab_start, vocab_size=None):
+    """`Partials` of a logits block z [T, Vc] whose column j is class `vocab_start + j`."""
+    width = z.shape[1]
+    local = labels - jnp.asarray(vocab_start).astype(labels.dtype)
+    cols = None
+    hit = (local >= 0) & (local < width)
+    if vocab_size is not None:  # columns at class ≥ vocab_size are padding: excluded
+        classes = jax.lax.broadcasted_iota(labels.dtype, z.shape, 1) + (labels - local)[:, None]
+        cols = classes < vocab_size
+        hit = hit & (labels < vocab_size)
+    st = Stats(z, (1,), cols)
+    z_y = jnp.take_along_axis(st.x, jnp.clip(local, 0, width - 1)[:, None], axis=1)[:, 0]
+    shift = st.d + st.err  # z_j − m exactly, ≤ 0
+    if cols is None:
+        count = jnp.full(labels.shape, width, z.dtype)
+    else:
+        shift = jnp.where(cols, shift, 0)
+        count = jnp.sum(cols, axis=1).astype(z.dtype)
+    return Partials(m=st.m[:, 0], s=st.s[:, 0], z_y=jnp.where(hit, z_y, 0),
+                    sum_shift=jnp.sum(shift, axis=1), count=count)
+
+
+def _partials(x_chunk, w_chunk, bias_chunk, labels, vocab_start, *, softcap=None,
+              vocab_size=None):
+    """Exact per-token statistics of one vocabulary chunk of the logits x w + b.
+
+    Args:
+      x_chunk: [T, d] hidden states of a chunk of tokens.
+      w_chunk: [d, Vc] the columns `vocab_start ... vocab_start + Vc − 1` of w.
+      bias_chunk: [Vc] the same slice of the bias, or None.
+      labels: [T] integer labels (global class indices).
+      vocab_start: the class index of the chunk's first column (int or traced scalar).
+      softcap: optional c > 0: the logits are c·tanh((x w + b)/c).
+      vocab_size: optional total number of classes; columns at a class ≥ it are padding and
+        count as absent (−inf).
+
+    Returns:
+      `Partials`, each field [T], in the compute dtype.
+    """
+    z, _ = _chunk_logits(x_chunk, w_chunk, bias_chunk, softcap)
+    return _partials_of_logits(z, labels, vocab_start, vocab_size)
+
+
+def _chunk_max(a):
+    return jnp.max(a, axis=0, keepdims=True)
+
+
+def _chunk_sum(a):
+    return jnp.sum(a, axis=0, keepdims=True)
+
+
+def _combine(partials, reduce_max=_chunk_max, reduce_sum=_chunk_sum):
+    """Combine the `Partials` of several vocabulary chunks into those of their union, exactly.
+
+    M = max_c m_c and 1 + s = Σ_c (1 + s_c) e^{m_c − M}, summed as non-negative terms: the
+    chunk(s) holding M add s_c and a tie count exactly, the others (1 + s_c)·e^{δ}(1 + ε) with
+    m_c − M = δ + ε recovered by TwoSum. z_y and the counts are sums (z_y is 0 outside the
+    label's chunk); sum_shift moves each chunk's Σ(z_j − m_c) to the new max by count·(m_c − M).
+
+    Args:
+      partials: `Partials` whose fields carry the chunks along the axis the reductions reduce.
+      reduce_max, reduce_sum: the reductions over chunks; their result must broadcast against
+        their input. Default: over a leading chunk axis, kept as size 1. Under `shard_map`,
+        `partial(jax.lax.pmax, axis_name=ax)` and `partial(jax.lax.psum, axis_name=ax)`.
+
+    Returns:
+      `Partials` of the union (the shape of the reductions' results).
+    """
+    p = partials
+    m = reduce_max(p.m)
+    # keep = 1 for a chunk below the max, 0 for the chunk(s) holding it (as Stats does).
+    keep = jnp.minimum((m - p.m) * (1 / jnp.finfo(p.m.dtype).tiny), 1)
+    delta, err = _shift(p.m, m)
+    below = keep * ((1 + p.s) * jnp.exp(delta) * (1 + err))
+    s = reduce_sum(below + (1 - keep) * p.s) + (reduce_sum(1 - keep) - 1)
+    moved = jnp.where(p.count > 0, p.count * (delta + err), 0)  # empty chunks: δ may be −inf
+    return Partials(m=m, s=s, z_y=reduce_sum(p.z_y), sum_shift=reduce_sum(p.sum_shift + moved),
+                    count=reduce_sum(p.count))
+
+
+# ------------------------------------------------------------------------- loss and gradient
+
+
+class _Opts(NamedTuple):
+    smoothing: float
+    z_loss: float
+    ignore_index: int | None
+    softcap: float | None
+    reduction: str
+    token_chunk: int
+    vocab_chunk: int
+
+
+def _token_flags(labels, mask, vocab, ignore_index, dtype):
+    """(counted, keep, poison) per token, as the core CE: counted tokens (not ignored, not
+    masked) have keep 1, the others 0; poison is NaN for a counted token with a label outside
+    [0, V), else 0 (made as 0/0 only there)."""
+    valid = (labels >= 0) & (labels < vocab)
+    ignored = labels == ignore_index if ignore_index is not None else jnp.zeros_like(valid)
+    present = mask if mask is not None else jnp.ones_like(valid)
+    keep, poison = _row_factor(valid, ignored, present)
+    return keep > 0, keep.astype(dtype), poison.astype(dtype)
+
+
+def _token_loss(rows, keep, poison, smoothing, z_loss):
+    """Per-token loss from a row's combined `Partials` (the core CE's formula), and the row
+    stats (m, log1p(s), lse) the gradient needs."""
+    log1p_s = jnp.log1p(jnp.maximum(rows.s, 0))
+    d_y, err_y = _shift(rows.z_y, rows.m)
+    loss = (log1p_s - d_y) - err_y  # −log softmax_y, both terms ≥ 0
+    if smoothing:
+        mean_shift = rows.sum_shift / jnp.maximum(rows.count, 1)
+        loss = (1 - smoothing) * loss + smoothing * (log1p_s - mean_shift)
+    lse = rows.m + jnp.log1p(rows.s)
+    if z_loss:
+        loss = loss + z_loss * lse**2
+    return jnp.where(keep == 0, 0, loss) + poison, (rows.m, log1p_s, lse)
+
+
+def _logit_grad(z, t, labels, vocab_start, stats, smoothing, z_loss, vocab):
+    """∂CE/∂r on a logits block: (softmax·(1 + 2·z_loss·lse) − target)·(1 − t²).
+
+    target = (1 − α)·onehot(y) + α/V; t = tanh(r/c) with a softcap (else no factor); `stats`
+    = (m, log1p(s), lse) per token, from `_token_loss`. Not yet scaled per token.
+    """
+    m, log1p_s, lse = (a[:, None] for a in stats)
+    p = jnp.exp((z - m) - log1p_s)
+    if z_loss:
+        p = p * (1 + 2 * z_loss * jnp.where(jnp.isfinite(lse), lse, 0))
+    local = labels - jnp.asarray(vocab_start).astype(labels.dtype)
+    onehot = jax.lax.broadcasted_iota(labels.dtype, z.shape, 1) == local[:, None]
+    g = p - (1 - smoothing) * onehot.astype(z.dtype)
+    if smoothing:
+        g = g - smoothing / vocab
+    return g if t is None else g * (1 - t * t)  # d/dr c·tanh(r/c) = 1 − tanh²(r/c)
+
+
+# ------------------------------------------------------------------------------ chunk loops
+
+
+def _chunks(total, size, body, carry):
+    """Run `body(carry, start, n) -> (carry, out)` over [0, total) in chunks of `size`.
+
+    The full chunks run in one `lax.scan` (start traced); a ragged remainder runs once more at
+    its own static width, so nothing is ever padded. Returns the carry and the outputs stacked
+    along a new leading axis (None when `body` returns None).
+    """
+    full, rest = divmod(total, size)
+    outs = []
+    if full == 1:
+        carry, out = body(carry, 0, size)
+        outs.append(jax.tree.map(lambda a: a[None], out))
+    elif full > 1:
+        carry, out = jax.lax.scan(lambda c, i: body(c, i * size, size), carry,
+                                  jnp.arange(full))
+        outs.append(out)
+    if rest:
+        carry, out = body(carry, full * size, rest)
+        outs.append(jax.tree.map(lambda a: a[None], out))
+    if len(outs) < 2:
+        return carry, outs[0] if outs else None
+    return carry, jax.tree.map(lambda *a: jnp.concatenate(a), *outs)
+
+
+def _slice(a, start, n, axis):
+    return None if a is None else jax.lax.dynamic_slice_in_dim(a, start, n, axis)
+
+
+def _rows(x_c, w, bias, labels_c, opts):
+    """The combined `Partials` of a token chunk: a loop over vocabulary chunks, then one
+    `_combine` of all their partials (exact, whatever their number)."""
+
+    def body(_, start, n):
+        return None, _partials(x_c, _slice(w, start, n, 1), _slice(bias, start, n, 0),
+                               labels_c, start, softcap=opts.softcap)
+
+    _, stacked = _chunks(w.shape[1], opts.vocab_chunk, body, None)
+    return jax.tree.map(lambda a: a[0], _combine(stacked))
+
+
+def _accumulate(g, x_c, w_k, start, grads):
+    """Add one block's contributions: dx_c += G w_kᵀ, dw[:, block] += x_cᵀ G, db += Σ G."""
+    dx_c, dw, db = grads
+    acc, n = g.dtype, g.shape[1]
+    g_in = g.astype(x_c.dtype)  # the matmuls run in the input dtype, accumulate in `acc`
+    dx_c = dx_c + jnp.matmul(g_in, w_k.T, preferred_element_type=acc)
+    dw_k = _slice(dw, start, n, 1) + jnp.matmul(x_c.T, g_in, preferred_element_type=acc)
+    dw = jax.lax.dynamic_update_slice_in_dim(dw, dw_k, start, 1)
+    if db is not None:
+        db = jax.lax.dynamic_update_slice_in_dim(db, _slice(db, start, n, 0) + g.sum(0),
+                                                 start, 0)
+    return dx_c, dw, db
+
+
+def _chunk_grads(x_c, w, bias, labels_c, stats, scale, opts, dw, db):
+    """(dx_c, dw, db) of a token chunk given its final row stats: a loop over vocabulary
+    chunks recomputing each block of logits; `scale` [T] multiplies each token's G."""
+    vocab = w.shape[1]
+
+    def body(grads, start, n):
+        w_k = _slice(w, start, n, 1)
+        z, t = _chunk_logits(x_c, w_k, _slice(bias, start, n, 0), opts.softcap)
+        g = _logit_grad(z, t, labels_c, start, stats, opts.smoothing, opts.z_loss, vocab)
+        return _accumulate(g * scale[:, None], x_c, w_k, start, grads), None
+
+    dx_c = jnp.zeros(x_c.shape, dw.dtype)
+    return _chunks(vocab, opts.vocab_chunk, body, (dx_c, dw, db))[0]
+
+
+def _forward(x, w, bias, labels, mask, opts, grads):
+    """Per-token losses [N] and row stats; with `grads`, also (dx, dw, db) for "mean"/"sum"
+    (unscaled by the cotangent), all in the compute dtype."""
+    n, vocab = labels.shape[0], w.shape[1]
+    ct = _checks.compute_dtype(x.dtype)
+    counted, keep_all, _ = _token_flags(labels, mask, vocab, opts.ignore_index, ct)
+    scale = 1.0
+    if opts.reduction == "mean":
+        scale = 1 / jnp.maximum(jnp.sum(keep_all), 1e-30)  # as `_checks.reduce`
+    zero_rows = mask is not None or opts.ignore_index is not None
+    one_vocab_chunk = opts.vocab_chunk >= vocab
+
+    def body(carry, start, size):
+        loss, stats, dx, dw, db = carry
+        x_c, labels_c = _slice(x, start, size, 0), _slice(labels, start, size, 0)
+        counted_c, keep, poison = _token_flags(labels_c, _slice(mask, start, size, 0), vocab,
+                                               opts.ignore_index, ct)
+        if zero_rows:  # tokens that do not count never see their x: no NaN can leak in
+            x_c = jnp.where(counted_c[:, None], x_c, 0)
+        if grads and one_vocab_chunk:  # one block of logits serves the loss and G
+            z, t = _chunk_logits(x_c, w, bias, opts.softcap)
+            rows = jax.tree.map(lambda a: a[0], _combine(jax.tree.map(
+                lambda a: a[None], _partials_of_logits(z, labels_c, 0))))
+        else:
+            rows = _rows(x_c, w, bias, labels_c, opts)
+        loss_c, stats_c = _token_loss(rows, keep, poison, opts.smoothing, opts.z_loss)
+        loss = jax.lax.dynamic_update_slice_in_dim(loss, loss_c, start, 0)
+        stats = tuple(jax.lax.dynamic_update_slice_in_dim(a, b, start, 0)
+                      for a, b in zip(stats, stats_c, strict=True))
+        if grads:
+            row_scale = (keep + poison) * scale
+            if one_vocab_chunk:
+                g = _logit_grad(z, t, labels_c, 0, stats_c, opts.smoothing, opts.z_loss, vocab)
+                zero = jnp.zeros(x_c.shape, ct)
+                dx_c, dw, db = _accumulate(g * row_scale[:, None], x_c, w, 0, (zero, dw, db))
+            else:
+                dx_c, dw, db = _chunk_grads(x_c, w, bias, labels_c, stats_c, row_scale, opts,
+                                            dw, db)
+            dx = jax.lax.dynamic_update_slice_in_dim(dx, dx_c, start, 0)
+        return (loss, stats, dx, dw, db), None
+
+    row = jnp.zeros((n,), ct)
+    carry = (row, (row, row, row), None, None, None)
+    if grads:
+        db = None if bias is None else jnp.zeros(bias.shape, ct)
+        carry = (row, (row, row, row), jnp.zeros(x.shape, ct), jnp.zeros(w.shape, ct), db)
+    (loss, stats, dx, dw, db), _ = _chunks(n, opts.token_chunk, body, carry)
+    return loss, stats, (dx, dw, db), jnp.sum(counted)
+
+
+def _finish(loss, count, reduction):
+    return _checks.reduce(loss, reduction, FN, count=count)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _lce(x, w, bias, labels, mask, opts):
+    loss, _, _, count = _forward(x, w, bias, labels, mask, opts, grads=False)
+    return _finish(loss, count, opts.reduction)
+
+
+def _lce_fwd(x, w, bias, labels, mask, opts):
+    if opts.reduction == "none":
+        loss, stats, _, count = _forward(x, w, bias, labels, mask, opts, grads=False)
+        return loss, (x, w, bias, labels, mask, stats)
+    loss, _, (dx, dw, db), count = _forward(x, w, bias, labels, mask, opts, grads=True)
+    db = None if db is None else db.astype(bias.dtype)
+    return _finish(loss, count, opts.reduction), (dx.astype(x.dtype), dw.astype(w.dtype), db)
+
+
+def _lce_bwd(opts, residuals, ct):
+    if opts.reduction != "none":  # gradients made in the forward: scale by the cotangent
+        dx, dw, db = residuals
+        dx, dw = dx * ct.astype(dx.dtype), dw * ct.astype(dw.dtype)
+        db = None if db is None else db * ct.astype(db.dtype)
+        return dx, dw, db, None, None
+    x, w, bias, labels, mask, stats = residuals
+    vocab, acc = w.shape[1], ct.dtype
+    zero_rows = mask is not None or opts.ignore_index is not None
+
+    def body(carry, start, size):
+        dx, dw, db = carry
+        x_c, labels_c = _slice(x, start, size, 0), _slice(labels, start, size, 0)
+        counted_c, keep, poison = _token_flags(labels_c, _slice(mask, start, size, 0), vocab,
+                                               opts.ignore_index, acc)
+        if zero_rows:
+            x_c = jnp.where(counted_c[:, None], x_c, 0)
+        stats_c = tuple(_slice(a, start, size, 0) for a in stats)
+        row_scale = (keep + poison) * _slice(ct, start, size, 0)
+        dx_c, dw, db = _chunk_grads(x_c, w, bias, labels_c, stats_c, row_scale, opts, dw, db)
+        return (jax.lax.dynamic_update_slice_in_dim(dx, dx_c, start, 0), dw, db), None
+
+    db = None if bias is None else jnp.zeros(bias.shape, acc)
+    carry = (jnp.zeros(x.shape, acc), jnp.zeros(w.shape, acc), db)
+    (dx, dw, db), _ = _chunks(labels.shape[0], opts.token_chunk, body, carry)
+    db = None if db is None else db.astype(bias.dtype)
+    return dx.astype(x.dtype), dw.astype(w.dtype), db, None, None
+
+
+_lce.defvjp(_lce_fwd, _lce_bwd)
+
+
+# ---------------------------------------------------------------------------------- public
+
+
+def _even_chunk(total, most):
+    """The chunk size ≤ `most` that splits `total` into the fewest, most equal chunks."""
+    parts = max(-(-total // most), 1)
+    return max(-(-total // parts), 1)
+
+
+def default_chunks(tokens, vocab):
+    """The default (token_chunk, vocab_chunk): one chunk of logits holds ≤ `LOGITS_BUDGET`
+    elements (64 MiB of float32); vocab_chunk = V when V ≤ LOGITS_BUDGET / MIN_TOKENS
+    (131072), else V split into equal chunks no larger than that."""
+    vocab_chunk = _even_chunk(vocab, LOGITS_BUDGET // MIN_TOKENS)
+    return _even_chunk(tokens, LOGITS_BUDGET // vocab_chunk), vocab_chunk
+
+
+def _chunk_arg(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{FN}: {name} must be a positive int or None, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{FN}: {name} must be a positive int or None, got {value}")
+    return int(value)
+
+
+def _check_inputs(x, w, bias, labels, where):
+    x = _checks.as_float(x, "x", FN)
+    w = _checks.as_float(w, "w", FN)
+    if x.ndim < 1 or w.ndim != 2:
+        raise ValueError(f"{FN}: x must be [..., d] and w [d, V], got x.shape {x.shape} and "
+                         f"w.shape {w.shape}")
+    if x.shape[-1] != w.shape[0]:
+        raise ValueError(f"{FN}: x.shape[-1] ({x.shape[-1]}) must equal w.shape[0] "
+                         f"({w.shape[0]}), the hidden size d (x {x.shape}, w {w.shape})")
+    if w.shape[1] < 1:
+        raise ValueError(f"{FN}: w.shape {w.shape} has no class (V = 0)")
+    if w.dtype != x.dtype:
+        raise TypeError(f"{FN}: w.dtype {w.dtype} must equal x.dtype {x.dtype}")
+    if bias is not None:
+        bias = _checks.as_float(bias, "bias", FN)
+        _checks.same_shape(bias, (w.shape[1],), "bias", FN, "one bias per class, w.shape[1]")
+        if bias.dtype != x.dtype:
+            raise TypeError(f"{FN}: bias.dtype {bias.dtype} must equal x.dtype {x.dtype}")
+    labels = _checks.as_labels(labels, "labels", FN)
+    _checks.same_shape(labels, x.shape[:-1], "labels", FN, "x.shape[:-1], one label per token")
+    where = _checks.as_mask(where, labels.shape, "where", FN)
+    return x, w, bias, labels, where
+
+
+def linear_cross_entropy(x, w, labels, *, bias=None, where=None, ignore_index=None,
+                         label_smoothing=0.0, z_loss=0.0, softcap=None, reduction="none",
+                         token_chunk=None, vocab_chunk=None, validate=False):
+    r"""Cross-entropy of the logits z = x w (+ bias) against integer labels, in chunks.
+
+    Equals `softmax_cross_entropy_with_integer_labels(x @ w + bias, labels, ...)` (with the
+    same label_smoothing, z_loss, ignore_index, reduction and poison conventions) without
+    ever holding the tokens × V logits: the forward and backward work on blocks of
+    token_chunk × vocab_chunk logits and combine exact per-chunk normalizer statistics, so
+    the loss keeps the core ≤ 4 ulp (relative, also for tiny losses).
+
+    CE = log1p(s) − (z_y − M) with M = max_j z_j and Σ_j e^{z_j − M} = 1 + s. With a softcap
+    c the logits are z = c·tanh(r/c), r = x w + b (Gemma 2).
+
+    Derivative: with G = softmax(z)·(1 + 2·z_loss·lse) − target (target = (1 − α)·onehot(y)
+    + α/V) times 1 − tanh²(r/c) under a softcap, ∂CE/∂x = G wᵀ, ∂CE/∂w = xᵀ G, ∂CE/∂bias =
+    Σ_tokens G (each token's G times the cotangent, 1/count for "mean").
+
+    Conventions (as the core CE): `where` False tokens and tokens whose label equals
+    `ignore_index` give loss 0 and gradient 0 and are left out of the mean (their x is not
+    read, so even NaN there stays out); a counted token with a label outside [0, V) gives NaN
+    loss and NaN gradient (its dx row, and all of dw and dbias); `validate=True` checks the
+    labels of counted tokens instead (run under `jaxsoft.checked`). A "mean" over no counted
+    token is 0.
+
+    Memory: the largest temporaries are one block of logits (and its G), token_chunk ×
+    vocab_chunk in the compute dtype; by default ≤ 2**24 elements (64 MiB of float32), with
+    vocab_chunk = V up to V = 131072. For "mean"/"sum" the gradients are computed in the
+    forward pass and stored (x- and w-sized residuals; the backward only scales them), which
+    keeps three matmuls when one vocabulary chunk holds V (four otherwise: the logits are
+    recomputed once the row normalizer is known). For "none" the forward keeps three numbers
+    per token and the backward recomputes the logits (four matmuls). Reverse mode only (a
+    `jax.custom_vjp`): `jax.jvp`/`jacfwd` are not supported.
+
+    Args:
+      x: [..., d] floating hidden states (any leading token dims).
+      w: [d, V] weights, the dtype of x.
+      labels: integer array of shape x.shape[:-1].
+      bias: optional [V] bias, the dtype of x.
+      where: optional boolean token mask of labels.shape; False tokens do not count.
+      ignore_index: optional label value to ignore.
+      label_smoothing: α ∈ [0, 1].
+      z_loss: coefficient of z_loss·(log Σ_j e^{z_j})².
+      softcap: optional c > 0: logits c·tanh((x w + b)/c).
+      reduction: "none" (per token, default), "mean" (over counted tokens) or "sum".
+      token_chunk, vocab_chunk: block sizes (positive ints; None picks them as above; a
+        size ≥ the axis means one chunk; ragged last chunks are fine).
+      validate: record a run-time check of the labels (see `jaxsoft.checked`).
+
+    Returns:
+      Per-token losses of labels.shape (or a scalar when reduced) in x.dtype. bf16/f16 inputs:
+      matmuls in the input dtype accumulating in float32, all statistics in float32, the
+      loss rounded once; gradients in the dtypes of x, w and bias.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxsoft
+      >>> x = jax.random.normal(jax.random.key(0), (6, 4))
+      >>> w = jax.random.normal(jax.random.key(1), (4, 10))
+      >>> y = jnp.array([0, 3, 9, 1, 2, 5])
+      >>> fast = jaxsoft.linear_cross_entropy(x, w, y, reduction="mean", token_chunk=4,
+      ...                                     vocab_chunk=3)
+      >>> naive = jaxsoft.softmax_cross_entropy_with_integer_labels(x @ w, y, reduction="mean")
+      >>> bool(jnp.allclose(fast, naive, rtol=1e-6))
+      True
+
+    References:
+      Liger-Kernel's fused linear cross-entropy (Hsu et al., 2024); Wijmans et al., "Cut
+      Your Losses in Large-Vocabulary Language Models" (2024).
+    """
+    x, w, bias, labels, where = _check_inputs(x, w, bias, labels, where)
+    if reduction not in _checks.REDUCTIONS:
+        raise ValueError(f"{FN}: reduction must be one of {_checks.REDUCTIONS}, "
+                         f"got {reduction!r}")
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"{FN}: label_smoothing must lie in [0, 1], got {label_smoothing}")
+    if softcap is not None and not softcap > 0:
+        raise ValueError(f"{FN}: softcap must be a positive number or None, got {softcap}")
+    token_chunk = _chunk_arg(token_chunk, "token_chunk")
+    vocab_chunk = _chunk_arg(vocab_chunk, "vocab_chunk")
+    if ignore_index is not None:
+        ignore_index = int(ignore_index)
+    vocab = w.shape[1]
+    if validate:
+        ok = ((labels >= 0) & (labels < vocab)) | (labels == ignore_index)
+        if where is not None:
+            ok = ok | ~where
+        _checks.runtime_check(ok, f"{FN}: labels must lie in [0, {vocab}) or equal "
+                              f"ignore_index={ignore_index}")
+    tokens = labels.size
+    vocab_chunk = min(vocab_chunk or default_chunks(tokens, vocab)[1], vocab)
+    if token_chunk is None:  # the default for the vocab_chunk in use
+        token_chunk = _even_chunk(tokens, LOGITS_BUDGET // vocab_chunk)
+    token_chunk = max(min(token_chunk, tokens), 1)
+    opts = _Opts(float(label_smoothing), float(z_loss), ignore_index,
+                 None if softcap is None else float(softcap), reduction, token_chunk,
+                 vocab_chunk)
+    mask = None if where is None else where.reshape(-1)
+    loss = _lce(x.reshape(tokens, x.shape[-1]), w, bias, labels.reshape(-1), mask, opts)
+    if reduction == "none":
+        loss = loss.reshape(labels.shape)
+    return loss.astype(x.dtype)
