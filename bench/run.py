@@ -1,7 +1,9 @@
-"""The benchmark suite as a script: `python bench/run.py [--quick] [--json FILE] [--reps N]`.
+"""The benchmark suite as a script: `python bench/run.py [--quick] [--json FILE] [--reps N]
+[--only NAME ...] [--malloc-reuse | --compare-malloc]`.
 
-Same code as `python -m jaxsoft bench` (jaxsoft/benchmarks.py): jaxsoft next to jax.nn, optax,
-NumPy and (when installed) PyTorch CPU, with the machine's limits measured in the same run.
+Same code as `python -m jaxsoft bench` (jaxsoft/benchmarks.py, jaxsoft/bench_process.py):
+jaxsoft next to jax.nn, optax, NumPy and (when installed) PyTorch CPU, with the machine's
+limits measured in the same run.
 """
 
 import sys

@@ -1,19 +1,30 @@
-"""Jitted benchmarks of jaxsoft next to the peers a user would pick instead, in ONE process.
+"""Benchmarks of jaxsoft next to the peers a user would pick instead, measured in one run.
 
 Each workload is timed for jaxsoft and its peers (jax.nn / optax under `jax.jit`, NumPy, and
-PyTorch CPU when it is installed) on the same inputs: the median of several repetitions after
-a warm-up (compile excluded, `block_until_ready`). The machine's own limits are measured in
+PyTorch CPU when installed: the `bench` extra, or `pip install torch==2.13.0 --index-url
+https://download.pytorch.org/whl/cpu`) on the same inputs: the median of several repetitions
+after a warm-up (compile excluded, `block_until_ready`). The machine's limits are measured in
 the same run (copy bandwidth into a preallocated buffer, read-only bandwidth, float32 matmul
-GFLOP/s), and each row reports its effective GB/s and the fraction of the copy bandwidth.
+GFLOP/s); each row reports its effective GB/s (the bytes it must move at least) or GFLOP/s and
+the fraction of the copy or matmul limit.
 
-Run: `python -m jaxsoft bench [--quick] [--json FILE] [--reps N]` (or `python bench/run.py`).
+Two measurements need a process of their own (`bench_process.py`): the peak memory of the
+linear + cross-entropy workload (one child per implementation), and glibc's malloc settings,
+which glibc reads at process start (`--malloc-reuse`, `--compare-malloc`).
+
+Run: `python -m jaxsoft bench [--quick] [--json FILE] [--reps N] [--only NAME ...]
+[--malloc-reuse | --compare-malloc]` (or `python bench/run.py ...`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 import json
+import os
 import time
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -22,8 +33,25 @@ import optax
 
 import jaxsoft
 
-FULL_SHAPES = [(8192, 4096), (1024, 32768), (65536, 10)]
-QUICK_SHAPES = [(512, 1024), (64, 8192), (4096, 10)]
+# (full run, --quick); index with `quick`.
+SHAPES = {"logits": ([(8192, 4096), (1024, 32768), (65536, 10)],
+                     [(512, 1024), (64, 8192), (4096, 10)]),
+          "multilabel": ([(65536, 128)], [(4096, 128)])}
+MLP_EXAMPLES = (60000, 2000)  # synthetic MNIST-shaped training set of the epoch rows
+MLP_MODELS = ((1, 8, 32), (1, 8))
+MLP_ORDERS = (("per_model", "shared"), ("shared",))  # of K > 1 models (K = 1: per_model)
+MLP_BATCHES = (10, 128)
+
+# glibc told to reuse memory: one arena, no mmap/munmap per large block, freed memory kept.
+# glibc reads these at process start, so `--malloc-reuse` sets them for a child process.
+MALLOC_REUSE = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "4294967296",
+                "MALLOC_TRIM_THRESHOLD_": "68719476736", "MALLOC_TOP_PAD_": "1073741824"}
+
+
+def malloc_env() -> str:
+    """"malloc_reuse" when this process started with MALLOC_REUSE, else "default"."""
+    reuse = all(os.environ.get(k) == v for k, v in MALLOC_REUSE.items())
+    return "malloc_reuse" if reuse else "default"
 
 
 @dataclasses.dataclass
@@ -34,8 +62,12 @@ class Row:
     impl: str
     median_ms: float
     gbps: float | None = None
-    fraction_of_limit: float | None = None
+    gflops: float | None = None
+    fraction_of_limit: float | None = None  # of the copy bandwidth (GB/s) or matmul (GFLOP/s)
     ratio_ours_over_impl: float | None = None
+    peak_mb: float | None = None  # peak RSS above the inputs, where measured
+    note: str | None = None
+    env: str = dataclasses.field(default_factory=malloc_env)
 
 
 def median_ms(fn, *args, reps=5) -> float:
@@ -55,6 +87,23 @@ def _block(out):
             leaf.block_until_ready()
 
 
+def make_row(workload, shape, dtype, impl, ms, lim, *, ours_ms=None, nbytes=None, flops=None,
+             **extra) -> Row:
+    """A row with its effective GB/s (from `nbytes`) or GFLOP/s (from `flops`), the fraction
+    of the machine's copy or matmul limit, and the ratio jaxsoft's time / this time."""
+    gbps = None if nbytes is None else nbytes / ms / 1e6
+    gflops = None if flops is None else flops / ms / 1e6
+    fraction = (gbps / lim["copy_gbps"] if gbps is not None else
+                None if gflops is None else gflops / lim["matmul_gflops"])
+    return Row(workload, tuple(shape), dtype, impl, ms, gbps, gflops, fraction,
+               None if ours_ms is None else ours_ms / ms, **extra)
+
+
+def _selected(name, only) -> bool:
+    """Whether `--only` (substrings of workload names; None = all) selects `name`."""
+    return not only or any(part in name for part in only)
+
+
 # --------------------------------------------------------------------------- machine limits
 
 
@@ -69,16 +118,51 @@ def limits(quick: bool, reps: int) -> tuple[dict[str, float], list[Row]]:
     m = 512 if quick else 2048
     a = jax.random.normal(jax.random.key(0), (m, m))
     matmul_ms = median_ms(jax.jit(jnp.dot), a, a, reps=reps)
-    summary = {"copy_gbps": 2 * src.nbytes / copy_ms / 1e6,
-               "read_gbps": src.nbytes / read_ms / 1e6,
-               "matmul_gflops": 2 * m**3 / matmul_ms / 1e6}
-    rows = [Row("copy bandwidth", (n,), "float32", "limit", copy_ms, summary["copy_gbps"], 1.0),
-            Row("read bandwidth", (n,), "float32", "limit", read_ms, summary["read_gbps"]),
-            Row("matmul", (m, m), "float32", "limit", matmul_ms)]
-    return summary, rows
+    lim = {"copy_gbps": 2 * src.nbytes / copy_ms / 1e6, "read_gbps": src.nbytes / read_ms / 1e6,
+           "matmul_gflops": 2 * m**3 / matmul_ms / 1e6}
+    return lim, [make_row("copy bandwidth", (n,), "float32", "limit", copy_ms, lim,
+                          nbytes=2 * src.nbytes),
+                 make_row("read bandwidth", (n,), "float32", "limit", read_ms, lim,
+                          nbytes=src.nbytes),
+                 make_row("matmul", (m, m), "float32", "limit", matmul_ms, lim, flops=2 * m**3)]
 
 
-# -------------------------------------------------------------------------------- workloads
+# ---------------------------------------------------------------- softmax family and losses
+
+
+@functools.cache
+def _torch():
+    """torch with one thread per core this process may use, or None when not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(cores or 1)
+    return torch
+
+
+def to_torch(a):
+    """A torch copy of the jax array `a` (bfloat16 via float32; integer labels as int64)."""
+    torch = _torch()
+    if jnp.issubdtype(a.dtype, jnp.integer):
+        return torch.from_numpy(np.array(a, np.int64))
+    return torch.from_numpy(np.array(a, np.float32)).to(getattr(torch, a.dtype.name))
+
+
+def torch_value_and_grad(scalar, wrt=1):
+    """(value, grads of the first `wrt` arguments) of `scalar(*args)` by torch autograd."""
+    def run(*args):
+        args = [a.detach().requires_grad_(True) if i < wrt else a for i, a in enumerate(args)]
+        value = scalar(*args)
+        value.backward()
+        return value.detach(), *(a.grad for a in args[:wrt])
+    return run
+
+
+def _torch_f(name):
+    """torch.nn.functional.<name>, looked up when called (torch is optional)."""
+    return lambda *args: getattr(_torch().nn.functional, name)(*args)
 
 
 def _np_softmax(x):
@@ -91,76 +175,128 @@ def _np_log_softmax(x):
     return s - np.log(np.exp(s).sum(-1, keepdims=True))
 
 
-def _vg(loss):
-    return jax.jit(jax.value_and_grad(lambda z, y: jnp.mean(loss(z, y))))
+def _each(wrap, fns):
+    return {impl: wrap(fn) for impl, fn in fns.items()}
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    return torch
+def _sum_times_z(f):
+    """z ↦ Σ f(z)·z: a scalar whose gradient runs f's backward with a full cotangent."""
+    return lambda z: (f(z) * z).sum()
 
 
-def workloads(shape, torch=None):
-    """name -> (bytes moved at minimum, {impl: (fn, args)}) for one logits shape."""
-    rows, classes = shape
-    keys = jax.random.split(jax.random.key(0), 3)
-    z = 3 * jax.random.normal(keys[0], shape)
-    labels = jax.random.randint(keys[1], (rows,), 0, classes)
-    onehot = jax.nn.one_hot(labels, classes)
-    z_np = np.asarray(z)
-    nbytes = z.size * 4
-    out = {
-        "softmax": (2 * nbytes, {
-            "jaxsoft": (jax.jit(jaxsoft.softmax), (z,)),
-            "jax.nn": (jax.jit(jax.nn.softmax), (z,)),
-            "numpy": (_np_softmax, (z_np,))}),
-        "log_softmax": (2 * nbytes, {
-            "jaxsoft": (jax.jit(jaxsoft.log_softmax), (z,)),
-            "jax.nn": (jax.jit(jax.nn.log_softmax), (z,)),
-            "numpy": (_np_log_softmax, (z_np,))}),
-        "softmax value_and_grad": (2 * nbytes, {
-            "jaxsoft": (jax.jit(jax.value_and_grad(lambda z: jnp.sum(jaxsoft.softmax(z) * z))),
-                        (z,)),
-            "jax.nn": (jax.jit(jax.value_and_grad(lambda z: jnp.sum(jax.nn.softmax(z) * z))),
-                       (z,))}),
-        "CE integer labels value_and_grad": (2 * nbytes, {
-            "jaxsoft": (_vg(jaxsoft.softmax_cross_entropy_with_integer_labels), (z, labels)),
-            "optax": (_vg(optax.losses.softmax_cross_entropy_with_integer_labels),
-                      (z, labels))}),
-        "CE one-hot value_and_grad": (3 * nbytes, {
-            "jaxsoft": (_vg(jaxsoft.softmax_cross_entropy), (z, onehot)),
-            "optax": (_vg(optax.losses.softmax_cross_entropy), (z, onehot))}),
-    }
-    if torch is not None:
-        zt = torch.from_numpy(z_np)
-        yt = torch.from_numpy(np.asarray(labels)).long()
-
-        def torch_ce(zt, yt):
-            zt = zt.detach().requires_grad_(True)
-            loss = torch.nn.functional.cross_entropy(zt, yt)
-            loss.backward()
-            return loss.item(), zt.grad
-
-        out["softmax"][1]["torch"] = (lambda t: torch.softmax(t, -1), (zt,))
-        out["log_softmax"][1]["torch"] = (lambda t: torch.log_softmax(t, -1), (zt,))
-        out["CE integer labels value_and_grad"][1]["torch"] = (torch_ce, (zt, yt))
-    return out
+def _mean(f):
+    return lambda *args: f(*args).mean()
 
 
-def bce_workload(shape):
-    z = 3 * jax.random.normal(jax.random.key(1), shape)
-    y = jax.random.bernoulli(jax.random.key(2), 0.5, shape).astype(jnp.float32)
-    return 3 * z.size * 4, {
-        "jaxsoft": (_vg(jaxsoft.sigmoid_binary_cross_entropy), (z, y)),
-        "optax": (_vg(optax.losses.sigmoid_binary_cross_entropy), (z, y))}
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """One row family: `fns[impl]` takes the named `args` in that impl's array type (jax,
+    NumPy, torch); for `grad` workloads it returns a scalar and value_and_grad with respect to
+    the first argument is timed (NumPy, without autodiff, is left out). `arrays`: how many
+    logits-sized arrays a kernel must read or write at least (for GB/s)."""
+
+    name: str
+    fns: dict[str, Callable]
+    args: tuple[str, ...] = ("z",)
+    grad: bool = False
+    arrays: int = 2
+    shapes: str = "logits"
+    dtypes: tuple[str, ...] = ("float32",)
+
+    def compiled(self, impl):
+        fn = self.fns[impl]
+        if impl == "numpy":
+            return None if self.grad else fn
+        if impl == "torch":
+            return torch_value_and_grad(fn) if self.grad else fn
+        return jax.jit(jax.value_and_grad(fn) if self.grad else fn)
+
+
+SOFTMAX = {"jaxsoft": jaxsoft.softmax, "jax.nn": jax.nn.softmax, "numpy": _np_softmax,
+           "torch": lambda t: t.softmax(-1)}
+LOG_SOFTMAX = {"jaxsoft": jaxsoft.log_softmax, "jax.nn": jax.nn.log_softmax,
+               "numpy": _np_log_softmax, "torch": lambda t: t.log_softmax(-1)}
+F32_BF16 = ("float32", "bfloat16")
+WORKLOADS = (
+    Workload("softmax", SOFTMAX, dtypes=F32_BF16),
+    Workload("log_softmax", LOG_SOFTMAX, dtypes=F32_BF16),
+    Workload("softmax value_and_grad", _each(_sum_times_z, SOFTMAX), grad=True),
+    Workload("log_softmax value_and_grad", _each(_sum_times_z, LOG_SOFTMAX), grad=True),
+    Workload("CE integer labels value_and_grad", _each(_mean, {
+        "jaxsoft": jaxsoft.softmax_cross_entropy_with_integer_labels,
+        "optax": optax.losses.softmax_cross_entropy_with_integer_labels,
+        "torch": _torch_f("cross_entropy")}), ("z", "labels"), grad=True, dtypes=F32_BF16),
+    Workload("CE one-hot value_and_grad", _each(_mean, {
+        "jaxsoft": jaxsoft.softmax_cross_entropy,
+        "optax": optax.losses.softmax_cross_entropy,
+        "torch": _torch_f("cross_entropy")}), ("z", "onehot"), grad=True, arrays=3),
+    Workload("sigmoid BCE value_and_grad", _each(_mean, {
+        "jaxsoft": jaxsoft.sigmoid_binary_cross_entropy,
+        "optax": optax.losses.sigmoid_binary_cross_entropy,
+        "torch": _torch_f("binary_cross_entropy_with_logits")}), ("z", "bits"), grad=True,
+        arrays=3, shapes="multilabel"),
+)
+
+
+class Inputs:
+    """Seeded inputs of one shape and dtype, each made on first use."""
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = shape, jnp.dtype(dtype)
+
+    @functools.cached_property
+    def z(self):
+        return (3 * jax.random.normal(jax.random.key(0), self.shape)).astype(self.dtype)
+
+    @functools.cached_property
+    def labels(self):
+        return jax.random.randint(jax.random.key(1), self.shape[:1], 0, self.shape[1])
+
+    @functools.cached_property
+    def onehot(self):
+        return jax.nn.one_hot(self.labels, self.shape[1], dtype=self.dtype)
+
+    @functools.cached_property
+    def bits(self):
+        return jax.random.bernoulli(jax.random.key(2), 0.5, self.shape).astype(self.dtype)
+
+    def args(self, names, impl):
+        """The named inputs in `impl`'s array type; None where it cannot take them (NumPy has
+        no bfloat16; torch not installed)."""
+        arrays = [getattr(self, name) for name in names]
+        if impl == "numpy":
+            return tuple(map(np.asarray, arrays)) if self.dtype == jnp.float32 else None
+        if impl == "torch":
+            return tuple(map(to_torch, arrays)) if _torch() else None
+        return tuple(arrays)
+
+
+def array_rows(quick, reps, lim, only=None) -> list[Row]:
+    """Every selected workload × shape × dtype, one set of inputs alive at a time."""
+    cases = [(w, shape, dtype) for w in WORKLOADS if _selected(w.name, only)
+             for shape in SHAPES[w.shapes][quick] for dtype in w.dtypes]
+    rows = []
+    for shape, dtype in dict.fromkeys((shape, dtype) for _, shape, dtype in cases):
+        inputs = Inputs(shape, dtype)
+        for w in (w for w, s, d in cases if (s, d) == (shape, dtype)):
+            times = {}
+            for impl in w.fns:
+                fn, args = w.compiled(impl), inputs.args(w.args, impl)
+                if fn is not None and args is not None:
+                    times[impl] = median_ms(fn, *args, reps=reps)
+            nbytes = w.arrays * inputs.z.size * inputs.dtype.itemsize
+            rows += [make_row(w.name, shape, dtype, impl, ms, lim, ours_ms=times["jaxsoft"],
+                              nbytes=nbytes) for impl, ms in times.items()]
+    return rows
+
+
+# ------------------------------------------------------------------------------------- MLPs
 
 
 def mlp_epoch_ms(x, y, models, shuffle, hidden=30, batch=10, reps=2) -> float:
-    """Median ms of one training epoch of `models` 784-hidden-10 sigmoid MLPs (compile excluded)."""
+    """Median ms of one training epoch of `models` 784-hidden-10 sigmoid MLPs over (x, y)
+    (compile excluded): the trainer's own jitted program, SGD with hand-derived backprop.
+    With as many examples as `batch` it is one training step (shuffle, one mini-batch)."""
     from jaxsoft import mlp, train
 
     params = jax.vmap(lambda key: mlp.init(key, (x.shape[1], hidden, 10), "large"))(
@@ -176,57 +312,95 @@ def mlp_epoch_ms(x, y, models, shuffle, hidden=30, batch=10, reps=2) -> float:
     return median_ms(run, params, state, keys, jnp.zeros(models), x, y, reps=reps)
 
 
-def mlp_rows(quick: bool, reps: int) -> list[Row]:
-    """One training epoch of 784-30-10 (batch 10) on synthetic MNIST-shaped data, K models."""
-    n = 2000 if quick else 60000
+def mlp_rows(quick, reps, lim, only=None, hidden=30) -> list[Row]:
+    """784-30-10 sigmoid MLPs on synthetic MNIST-shaped data (Nielsen's setting): one training
+    step (one jitted call: shuffle, one mini-batch) and one epoch, batch 10 and 128, K models
+    trained at once with per-model or shared mini-batch order (named in the row's note).
+    GFLOP/s counts the matmuls of forward and backprop."""
+    cases = [(what, batch, k, order)
+             for what, batch, k in itertools.product(("step", "epoch"), MLP_BATCHES,
+                                                     MLP_MODELS[quick])
+             for order in (("per_model",) if k == 1 else MLP_ORDERS[quick])
+             if _selected(f"MLP training {what}", only)]
+    if not cases:
+        return []
+    n = MLP_EXAMPLES[quick]
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.random((n, 784), dtype=np.float32))
     y = jnp.asarray(rng.integers(0, 10, n).astype(np.int32))
-    return [Row(f"MLP epoch, {k} model(s), {shuffle} order", (n, 784), "float32", "jaxsoft",
-                mlp_epoch_ms(x, y, k, shuffle, reps=max(1, reps // 2)))
-            for k in ((1, 8) if quick else (1, 8, 32)) for shuffle in ("per_model", "shared")]
+    # per example and model: W¹ forward and its gradient, W² forward, gradient and backprop
+    flops = 2 * (2 * 784 * hidden + 3 * hidden * 10)
+    rows = []
+    for what, batch, k, order in cases:
+        m = batch if what == "step" else n
+        ms = mlp_epoch_ms(x[:m], y[:m], k, order, hidden, batch,
+                          reps if what == "step" else max(1, reps // 2))
+        rows.append(make_row(f"MLP training {what}", (m, 784), "float32", "jaxsoft", ms, lim,
+                             flops=k * (m - m % batch) * flops,
+                             note=f"batch {batch}, {k} model(s), {order} order"))
+    return rows
 
 
 # ------------------------------------------------------------------------------------ runner
 
 
-def run(quick=False, reps=5, include_mlp=True) -> tuple[dict, list[Row]]:
+def run(quick=False, reps=5, only=None) -> tuple[dict, list[Row]]:
+    from jaxsoft import bench_process
+
     lim, rows = limits(quick, reps)
-    torch = _torch()
-    shapes = QUICK_SHAPES if quick else FULL_SHAPES
-    cases = [(name, shape, spec) for shape in shapes
-             for name, spec in workloads(shape, torch).items()]
-    cases.append(("sigmoid BCE value_and_grad", (4096, 128) if quick else (65536, 128),
-                  bce_workload((4096, 128) if quick else (65536, 128))))
-    for name, shape, (nbytes, impls) in cases:
-        times = {impl: median_ms(fn, *args, reps=reps) for impl, (fn, args) in impls.items()}
-        for impl, ms in times.items():
-            gbps = nbytes / (ms / 1e3) / 1e9
-            rows.append(Row(name, tuple(shape), "float32", impl, ms, gbps,
-                            gbps / lim["copy_gbps"], times["jaxsoft"] / ms))
-    if include_mlp:
-        rows += mlp_rows(quick, reps)
+    rows += array_rows(quick, reps, lim, only)
+    rows += mlp_rows(quick, reps, lim, only)
+    rows += bench_process.linear_ce_rows(quick, reps, lim, only)
     return lim, rows
 
 
+def _cell(value, fmt):
+    return "" if value is None else fmt.format(value)
+
+
 def format_markdown(lim: dict, rows: list[Row]) -> str:
-    lines = [f"Machine limits (same run): copy {lim['copy_gbps']:.1f} GB/s, read "
-             f"{lim['read_gbps']:.1f} GB/s, float32 matmul {lim['matmul_gflops']:.0f} GFLOP/s; "
-             f"{jax.devices()[0].platform}, jax {jax.__version__}, optax {optax.__version__}", "",
-             "| workload | shape | impl | median ms | jaxsoft / impl | GB/s | of copy limit |",
-             "|---|---|---|---|---|---|---|"]
+    """The limits line, then one table per workload (shape, dtype, impl rows)."""
+    lines = [f"Machine limits (same run, malloc {malloc_env()}): copy "
+             f"{lim['copy_gbps']:.1f} GB/s, read {lim['read_gbps']:.1f} GB/s, float32 matmul "
+             f"{lim['matmul_gflops']:.0f} GFLOP/s; {jax.devices()[0].platform}, jax "
+             f"{jax.__version__}, optax {optax.__version__}"
+             + (f", torch {_torch().__version__} ({_torch().get_num_threads()} threads)"
+                if _torch() else ", no torch")]
+    groups: dict[str, list[Row]] = {}
     for r in rows:
-        ratio = "" if r.ratio_ours_over_impl is None else f"{r.ratio_ours_over_impl:.2f}"
-        gbps = "" if r.gbps is None else f"{r.gbps:.1f}"
-        frac = "" if r.fraction_of_limit is None else f"{100 * r.fraction_of_limit:.0f} %"
-        lines.append(f"| {r.workload} | {'×'.join(map(str, r.shape))} | {r.impl} | "
-                     f"{r.median_ms:.2f} | {ratio} | {gbps} | {frac} |")
+        if r.impl != "limit":
+            groups.setdefault(r.workload, []).append(r)
+    for name, group in groups.items():
+        peak = any(r.peak_mb is not None for r in group)
+        lines += ["", f"### {name}", "",
+                  "| shape | dtype | impl | median ms | jaxsoft / impl | throughput | of limit |"
+                  + (" peak MB |" if peak else ""), "|---" * (7 + peak) + "|"]
+        for r in group:
+            rate = (_cell(r.gbps, "{:.1f} GB/s") if r.gbps is not None
+                    else _cell(r.gflops, "{:.1f} GFLOP/s"))
+            limit = "copy" if r.gbps is not None else "matmul"
+            impl = r.impl if r.note is None else f"{r.impl} ({r.note})"
+            lines.append(f"| {'×'.join(map(str, r.shape))} | {r.dtype} | {impl} | "
+                         f"{r.median_ms:.3g} | {_cell(r.ratio_ours_over_impl, '{:.2f}')} | "
+                         f"{rate} | {_cell(r.fraction_of_limit, '{:.1%} of ' + limit)} |"
+                         + (f" {_cell(r.peak_mb, '{:.0f}')} |" if peak else ""))
     return "\n".join(lines)
 
 
-def main(quick=False, json_path=None, reps=5) -> int:
-    lim, rows = run(quick, reps)
-    print(format_markdown(lim, rows))
+def main(quick=False, json_path=None, reps=5, only=None, malloc_reuse=False,
+         compare_malloc=False) -> int:
+    from jaxsoft import bench_process
+
+    if malloc_reuse:
+        return bench_process.rerun_with_malloc_reuse(quick, json_path, reps, only)
+    if compare_malloc:  # by default the softmax/CE workloads, whose temporaries are large
+        only = only or [w.name for w in WORKLOADS]
+    lim, rows = run(quick, reps, only)
+    print(format_markdown(lim, rows), flush=True)
+    if compare_malloc:
+        reuse = bench_process.rows_with_malloc_reuse(quick, reps, only)
+        print("\n" + bench_process.format_comparison(rows, reuse))
+        rows += reuse
     if json_path:
         with open(json_path, "w") as f:
             json.dump([dataclasses.asdict(r) for r in rows], f, indent=1)

@@ -28,6 +28,15 @@ def main(argv=None) -> int:
     bench.add_argument("--quick", action="store_true", help="small shapes (under a minute)")
     bench.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     bench.add_argument("--reps", type=int, default=5, help="timed repetitions per row")
+    bench.add_argument("--only", nargs="+", metavar="NAME",
+                       help="only the workloads whose name contains one of these strings")
+    malloc = bench.add_mutually_exclusive_group()
+    malloc.add_argument("--malloc-reuse", action="store_true",
+                        help="run in a child process with glibc told to reuse memory "
+                             "(MALLOC_ARENA_MAX=1, MALLOC_MMAP_THRESHOLD_=4294967296, ...)")
+    malloc.add_argument("--compare-malloc", action="store_true",
+                        help="run default and --malloc-reuse, print them side by side "
+                             "(default selection: the softmax and loss workloads)")
 
     tr = commands.add_parser("train", help="train MLPs (several seeds and learning rates at once)")
     tr.add_argument("--data", default="digits",
@@ -61,7 +70,8 @@ def main(argv=None) -> int:
     if args.command == "bench":
         from jaxsoft import benchmarks
 
-        return benchmarks.main(args.quick, args.json, args.reps)
+        return benchmarks.main(args.quick, args.json, args.reps, args.only, args.malloc_reuse,
+                               args.compare_malloc)
     return _train(args)
 
 

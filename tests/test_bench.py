@@ -1,19 +1,78 @@
-"""`python -m jaxsoft bench --quick` runs and writes its rows; no timing is asserted."""
+"""The benchmark suite runs and writes its rows; no timing is asserted.
+
+Every softmax/loss workload runs for every dtype and impl at one tiny shape, the MLP rows for
+one configuration; the CLI runs the linear-CE (one child process per impl) and malloc-reuse
+(a child `python -m jaxsoft bench`) paths with `--quick --only ...`; so the file stays fast.
+"""
 
 import json
 
-from jaxsoft import cli
+import pytest
+
+from jaxsoft import bench_process, benchmarks, cli
 
 
-def test_bench_quick_writes_rows(tmp_path, capsys):
+@pytest.fixture
+def lim():
+    return {"copy_gbps": 10.0, "read_gbps": 10.0, "matmul_gflops": 100.0}
+
+
+def test_every_workload_runs_at_a_tiny_shape(monkeypatch, lim):
+    monkeypatch.setattr(benchmarks, "SHAPES", dict.fromkeys(benchmarks.SHAPES, ([], [(8, 16)])))
+    rows = benchmarks.array_rows(True, 1, lim)
+    cases = {(r.workload, r.dtype) for r in rows}
+    assert cases == {(w.name, d) for w in benchmarks.WORKLOADS for d in w.dtypes}
+    impls = {r.impl for r in rows}
+    assert {"jaxsoft", "jax.nn", "optax", "numpy"} <= impls
+    assert ("torch" in impls) == (benchmarks._torch() is not None)
+    assert not any(r.impl == "numpy" and r.dtype == "bfloat16" for r in rows)
+    assert all(r.median_ms > 0 and r.gbps > 0 and r.ratio_ours_over_impl > 0 for r in rows)
+    assert all(r.ratio_ours_over_impl == 1 for r in rows if r.impl == "jaxsoft")
+
+
+def test_mlp_step_and_epoch_rows(monkeypatch, lim):
+    monkeypatch.setattr(benchmarks, "MLP_EXAMPLES", (0, 100))
+    monkeypatch.setattr(benchmarks, "MLP_BATCHES", (10,))
+    monkeypatch.setattr(benchmarks, "MLP_MODELS", ((), (2,)))
+    rows = benchmarks.mlp_rows(True, 1, lim)
+    assert [(r.workload, r.shape, r.note) for r in rows] == [
+        ("MLP training step", (10, 784), "batch 10, 2 model(s), shared order"),
+        ("MLP training epoch", (100, 784), "batch 10, 2 model(s), shared order")]
+    assert all(r.median_ms > 0 and r.gflops > 0 for r in rows)
+
+
+def test_bench_quick_cli_writes_rows(tmp_path, capsys):
     path = tmp_path / "bench.json"
-    assert cli.main(["bench", "--quick", "--reps", "1", "--json", str(path)]) == 0
+    argv = ["bench", "--quick", "--reps", "1", "--only", "linear CE", "--json", str(path)]
+    assert cli.main(argv) == 0
     rows = json.loads(path.read_text())
-    assert all({"workload", "shape", "dtype", "impl", "median_ms"} <= set(r) for r in rows)
-    impls = {r["impl"] for r in rows}
-    assert {"jaxsoft", "jax.nn", "optax", "numpy", "limit"} <= impls
-    workloads = {r["workload"] for r in rows}
-    assert {"softmax", "log_softmax", "CE integer labels value_and_grad",
-            "CE one-hot value_and_grad", "sigmoid BCE value_and_grad"} <= workloads
-    assert all(r["median_ms"] > 0 for r in rows)
-    assert "| workload | shape | impl | median ms |" in capsys.readouterr().out
+    keys = {"workload", "shape", "dtype", "impl", "median_ms", "gbps", "gflops",
+            "fraction_of_limit", "ratio_ours_over_impl", "peak_mb", "env"}
+    assert all(keys <= set(r) for r in rows)
+    assert {r["workload"] for r in rows} == {"copy bandwidth", "read bandwidth", "matmul",
+                                             "linear CE value_and_grad"}
+    assert all(r["median_ms"] > 0 and r["env"] == "default" for r in rows)
+    linear = [r for r in rows if r["workload"] == "linear CE value_and_grad"]
+    assert "optax" in {r["impl"] for r in linear}
+    assert all(r["peak_mb"] >= 0 and r["gflops"] > 0 for r in linear)
+    assert "### linear CE value_and_grad" in capsys.readouterr().out
+
+
+def test_malloc_reuse_reruns_the_same_command_with_the_glibc_settings(monkeypatch):
+    calls = []
+    monkeypatch.setattr(bench_process.subprocess, "call",
+                        lambda argv, env: calls.append((argv, env)) or 0)
+    assert cli.main(["bench", "--quick", "--only", "softmax", "--malloc-reuse"]) == 0
+    [(argv, env)] = calls
+    assert argv[1:] == ["-m", "jaxsoft", "bench", "--reps", "5", "--quick", "--only", "softmax"]
+    assert benchmarks.MALLOC_REUSE.items() <= env.items()
+
+
+def test_compare_malloc_runs_a_malloc_reuse_child_and_prints_both(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    argv = ["bench", "--quick", "--reps", "1", "--only", "sigmoid BCE", "--json", str(path)]
+    assert cli.main([*argv, "--compare-malloc"]) == 0
+    rows = json.loads(path.read_text())
+    assert {r["env"] for r in rows} == {"default", "malloc_reuse"}
+    assert "| workload | shape | dtype | impl | default ms | malloc reuse ms |" in (
+        capsys.readouterr().out)
