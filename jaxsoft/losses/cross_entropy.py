@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 from jaxsoft import _checks
-from jaxsoft.softmax import Stats, _log_softmax, _recomputed, probs, row_sum
+from jaxsoft.softmax import Stats, _log_softmax, _recomputed, probs
 
 
 def _row_factor(valid, ignored, nonempty):
@@ -33,6 +33,11 @@ def _row_factor(valid, ignored, nonempty):
     0, or NaN for an invalid label. Made as 0/0 so no NaN exists unless a label is invalid."""
     keep = (~ignored & nonempty).astype(jnp.float32)
     return keep, 0 / jnp.maximum(valid.astype(jnp.float32), 1 - keep)
+
+
+def _poison(bad):
+    """0 where `bad` is False, NaN where it is True (created only there)."""
+    return 0 / (~bad).astype(jnp.float32)
 
 
 def _row_stats(x, axis, where):
@@ -221,45 +226,18 @@ def _ce_soft(x, labels, where, axis):
 
 
 def _ce_soft_forward(x, labels, where, axis):
-    """(per-example loss, the row stats the backward reuses): one max pass, one sum pass.
-
-    Every label sum rides in the same fused pass as the normalizer, in arithmetic only (XLA on
-    CPU splits a fused reduction at a select or compare and then materializes its inputs):
-
-      CE = log1p(s)·Σy − Σ y·err + 2·Σ y·gap,   gap = min(m/2 − x/2, max)   (all terms ≥ 0
-    but the tiny TwoSum correction; the halves keep y·(m − x) finite whenever it is).
-    """
+    """(per-example loss, the row stats the backward reuses)."""
     st = Stats(x, (axis,), where)
     if where is not None:
         labels = jnp.where(where, labels, 0)
-    axes = (axis,)
-    big = jnp.finfo(x.dtype).max
-    gap = st.m * 0.5 - x * 0.5  # +inf exactly where x = −inf
-    total = row_sum(labels, axes)
-    # 0·log 0 = 0: gap is clamped, and label mass on a −inf logit is counted apart.
-    loss = (st.log1p_s * total - row_sum(labels * st.err, axes)
-            + 2 * row_sum(labels * jnp.minimum(gap, big), axes))
-    on_neg_inf = row_sum(jnp.minimum(jnp.maximum(gap - big, 0), labels), axes)
-    tiny = jnp.finfo(x.dtype).tiny  # (a product of two constants would be folded into inf)
-    loss = loss / (1 - jnp.minimum(on_neg_inf * (1 / tiny), 1))  # → +inf where it is > 0
-    poison = _soft_label_poison(labels, axes)
-    stats = (st.m, st.log1p_s, total, poison)
-    return jnp.squeeze(loss + poison, axis), stats
-
-
-def _soft_label_poison(labels, axes):
-    """0 per row, NaN where a label leaves [0, 1] (or is NaN): 0·√(½ − max_j |y_j − ½|)."""
-    worst = jnp.max(jnp.abs(labels - 0.5), axis=axes, keepdims=True)
-    return 0 * jnp.sqrt(0.5 - worst)
-
-
-def _soft_row_stats(logits, labels, axis, where):
-    """(max, log-normalizer, Σy, poison): what the backward needs, computed from scratch."""
-    st = Stats(logits, (axis,), where)
-    if where is not None:
-        labels = jnp.where(where, labels, 0)
-    axes = (axis,)
-    return st.m, st.log1p_s, row_sum(labels, axes), _soft_label_poison(labels, axes)
+    # y·(−log softmax) = y·(log1p(s) − err) + 2·y·(m/2 − x/2): every term ≥ 0, and the halves
+    # keep y·(m − x) finite whenever it is (x = −max, m = max, y < 1/2).
+    log1p_s = st.log1p_s
+    gap = jnp.where(labels == 0, 0, st.m * 0.5 - st.x * 0.5)  # 0·log 0 = 0
+    terms = labels * (log1p_s - st.err) + 2 * (labels * gap)
+    loss = jnp.sum(terms, axis=axis)
+    bad = jnp.any((labels < 0) | (labels > 1), axis=axis)  # not a distribution: poison
+    return loss + _poison(bad).astype(loss.dtype), (st.m, st.log1p_s, st.lse)
 
 
 def softmax_cross_entropy_grad(logits, labels, *, axis=-1, where=None, stats=None):
@@ -268,11 +246,13 @@ def softmax_cross_entropy_grad(logits, labels, *, axis=-1, where=None, stats=Non
     Rows whose labels leave [0, 1] get NaN. Shape of `logits`.
     """
     axis = _checks.class_axis(logits, axis, "softmax_cross_entropy_grad")
-    m, log1p_s, total, poison = (stats if stats is not None
-                                 else _soft_row_stats(logits, labels, axis, where))
     if where is not None:
         labels = jnp.where(where, labels, 0)
-    return total * probs(logits, m, log1p_s, where) - labels + poison
+    m, log1p_s, _ = stats if stats is not None else _row_stats(logits, axis, where)
+    p = probs(logits, m, log1p_s, where)
+    g = jnp.sum(labels, axis=axis, keepdims=True) * p - labels
+    bad = jnp.any((labels < 0) | (labels > 1), axis=axis, keepdims=True)
+    return g + _poison(bad).astype(g.dtype)
 
 
 def _ce_soft_jvp(axis, primals, tangents):
