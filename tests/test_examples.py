@@ -67,3 +67,17 @@ def test_perceptron_stops_at_zero_mistakes(tmp_path):
     out = _run("perceptron.py", "--png", str(tmp_path / "p.png"))
     for line in out.splitlines()[:2]:
         assert "no mistakes from epoch" in line and "epoch None" not in line
+
+
+def test_next_token_loss_falls_and_the_chunked_head_plans_less_memory(tmp_path):
+    png = tmp_path / "next_token.png"
+    out = _run("next_token.py", "--quick", "--plot", str(png))
+    held = [float(line.split("held-out loss")[1]) for line in out.splitlines()
+            if line.startswith("step")]
+    assert len(held) >= 3 and held[-1] < held[0] - 1  # from ln V at step 0
+    temp = {cells[1].strip(): float(cells[3]) for cells in
+            (line.split("|") for line in out.splitlines() if line.startswith(("| naive", "| lin")))}
+    assert len(temp) == 4  # two naive heads, linear_cross_entropy's default and token_chunk
+    # XLA's planned temporaries of one training step: the chunked head's are below the naive's
+    assert temp["linear_cross_entropy, token_chunk=128"] < temp["naive: optax CE of h @ w_out + b"]
+    assert png.exists() and png.stat().st_size > 1000
