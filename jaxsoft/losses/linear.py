@@ -486,9 +486,11 @@ def linear_cross_entropy(x, w, labels, *, bias=None, where=None, ignore_index=No
     labels of counted tokens instead (run under `jaxsoft.checked`). A "mean" over no counted
     token is 0.
 
-    Memory: the largest temporaries are one block of logits (and its G), token_chunk ×
-    vocab_chunk in the compute dtype; by default ≤ 2**24 elements (64 MiB of float32), with
-    vocab_chunk = V up to V = 131072. For "mean"/"sum" the gradients are computed in the
+    Memory: the temporaries are blocks of logits (and their G), token_chunk × vocab_chunk in
+    the compute dtype; by default ≤ 2**24 elements (64 MiB of float32) a block, with
+    vocab_chunk = V up to V = 131072. XLA on CPU was seen to plan up to ~8 such blocks live
+    in the loop body: a smaller token_chunk trades speed for memory (measured at 4096 tokens ×
+    V = 16384: planned temporaries 452 MiB at the default 1024 tokens, 84 MiB at 256). For "mean"/"sum" the gradients are computed in the
     forward pass and stored (x- and w-sized residuals; the backward only scales them), which
     keeps three matmuls when one vocabulary chunk holds V (four otherwise: the logits are
     recomputed once the row normalizer is known). For "none" the forward keeps three numbers
