@@ -1,7 +1,7 @@
-r"""Training over several devices: a mesh, arrays placed on it, and data-parallel MLP steps.
+r"""Several devices: a mesh, arrays placed on it, data-parallel MLP steps, vocabulary-parallel CE.
 
 Everything goes through `jax.sharding` (`Mesh`, `NamedSharding`, `PartitionSpec`) and
-`jax.shard_map`; the only communication is `jax.lax.psum`, and XLA emits it.
+`jax.shard_map`; the only communication is `jax.lax.psum` (and `pmax`), and XLA emits it.
 
 **Data parallel.** The parameters are replicated on every device of a 1-D mesh (axis
 "data"); a mini-batch of m examples is split into d equal row blocks, one per device. Each
@@ -43,7 +43,55 @@ array (global shape = local shape with the rows × process count):
 host data for a global sharding when every process passes the same value (it checks).
 `shard_shapes` reports only the devices of the calling process (`addressable_shards`).
 
-Sections: meshes and placement · data parallel · (vocabulary parallel: to come, issue 5).
+**Vocabulary parallel** (Megatron-LM's parallel cross-entropy). The weight w [d, V] of
+`jaxsoft.linear_cross_entropy` is split by columns over a mesh axis of k devices: device i
+holds w_i = w[:, i·V/k : (i+1)·V/k] (and that slice of the bias); x and the labels are on
+every device. Device i runs `linear_cross_entropy`'s chunk loop on its own columns only and
+gets, for every token, the exact statistics of its slice of the logits z (`Partials`):
+
+    m_i = max_{j∈i} z_j,   1 + s_i = Σ_{j∈i} e^{z_j − m_i},   z_{y,i} = z_y if y ∈ i else 0,
+    Σ_{j∈i} (z_j − m_i),   V/k.
+
+All-reduces over the axis give every device the row's statistics (`_combine` with
+`reduce_max = pmax`, `reduce_sum = psum`):
+
+    M = pmax_i m_i,   1 + s = psum_i (1 + s_i)·e^{m_i − M},   z_y = psum_i z_{y,i},
+
+where the shard(s) holding M add s_i (and a tie count) exactly and the others
+(1 + s_i)·e^{δ}(1 + ε) with m_i − M = δ + ε by TwoSum, and then every device finishes the same
+CE = log1p(s) − (z_y − M) (`_token_loss`; label smoothing uses the psum of Σ (z_j − M) and of
+the column counts). Megatron all-reduces the max, the target logit and Σ e^{z − M}; here it
+is one pmax and five psums per token chunk. psum is exact enough, no all_gather is needed:
+every sum is of same-signed terms (s, ties and counts ≥ 0, Σ (z_j − M) ≤ 0, and z_y has one
+non-zero term), so the all-reduce's order changes the last bit only, never the relative
+accuracy of a tiny loss, and the max is exact in any order. (An all_gather of the k partials
+and the chunk-axis `_combine` would only buy results independent of that order.)
+
+Gradients: with the combined row stats (M, log1p s, lse), device i makes G_i = ∂CE/∂z on its
+columns and ∂/∂x = psum_i G_i w_iᵀ (the one collective of the backward), ∂/∂w_i = xᵀ G_i,
+∂/∂b_i = Σ_tokens G_i, so dw and dbias come out split like w and bias.
+
+**Multi-host, vocabulary parallel.** After `jax.distributed.initialize()` the mesh spans all
+hosts' devices and each process provides only the columns of its own devices:
+
+    jax.distributed.initialize()
+    mesh = sharding.mesh_1d("vocab")                        # every device of every host
+    cols = NamedSharding(mesh, P(None, "vocab"))
+    w = jax.make_array_from_callback((d, V), cols, lambda index: w_file[index])  # its columns
+    b = jax.make_array_from_callback((V,), NamedSharding(mesh, P("vocab")),
+                                     lambda index: b_file[index])
+    x = sharding.place(x_host, mesh, P())        # the same tokens on every process (or x
+    labels = sharding.place(y_host, mesh, P())   # straight from the model's forward pass)
+    loss, (dx, dw, db) = jax.jit(jax.value_and_grad(
+        lambda x, w, b: sharding.vocab_parallel_linear_cross_entropy(
+            x, w, labels, bias=b, mesh=mesh, reduction="mean"), argnums=(0, 1, 2)))(x, w, b)
+
+(`w_file` e.g. `np.load(path, mmap_mode="r")`: the callback reads the slice `index` of each
+local device.) dw and db stay split over the hosts like w and b; each process sees its own
+columns in `dw.addressable_shards`. `jax.make_array_from_process_local_data(cols, local_w)`
+does the same from the process's contiguous block of columns.
+
+Sections: meshes and placement · data parallel · vocabulary parallel.
 """
 
 from __future__ import annotations
@@ -58,6 +106,7 @@ import optax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from jaxsoft import mlp, train
+from jaxsoft.losses import linear
 
 P = PartitionSpec
 
@@ -281,5 +330,99 @@ def data_parallel_train(params, x, y, *, mesh: Mesh, learning_rate, activation="
 
 
 # ---------------------------------------------------------------------- vocabulary parallel
-# (issue 5, part 3, second half: `linear_cross_entropy` with the classes split over a mesh
-# axis, combining `jaxsoft.losses.linear`'s per-shard statistics; not written yet.)
+
+VOCAB_FN = "vocab_parallel_linear_cross_entropy"
+
+
+def vocab_parallel_linear_cross_entropy(x, w, labels, *, mesh: Mesh, axis_name: str = "vocab",
+                                        bias=None, where=None, ignore_index=None,
+                                        label_smoothing=0.0, z_loss=0.0, softcap=None,
+                                        reduction="none", token_chunk=None, vocab_chunk=None):
+    r"""`jaxsoft.linear_cross_entropy` with the classes split over the mesh axis `axis_name`.
+
+    Device i of the k on the axis holds the columns i·V/k ... (i + 1)·V/k − 1 of w (and of
+    the bias) and computes, chunk by chunk as `linear_cross_entropy` does, the exact
+    statistics of its slice of every token's logits (max, Σ e^{z − max}, target logit,
+    Σ (z − max) and the column count); `jax.lax.pmax`/`psum` over the axis combine them into
+    the row's (`_combine`, the Megatron combine in exact form), and every device finishes the
+    same loss. No device holds w or the tokens × V logits: besides the replicated x (and
+    dx) it has its (d, V/k) slice of w (and of dw), V/k of the bias and one token_chunk ×
+    vocab_chunk block of logits at a time.
+
+    Derivatives (the custom VJP of `linear_cross_entropy`, run on each device): with the
+    combined row stats, each device makes its block G_i = ∂CE/∂z of its columns and
+
+        ∂/∂x = Σ_i G_i w_iᵀ  (a psum over the axis),   ∂/∂w_i = xᵀ G_i,   ∂/∂b_i = Σ_tok G_i,
+
+    so dw and dbias stay split like w and bias (no communication) and dx is replicated.
+    `jax.grad` goes through the jitted `shard_map`. On an Explicit mesh (`jax.make_mesh`'s
+    default) JAX needs eager `jax.grad` of any function of mesh arrays inside `jax.jit` or
+    `with jax.set_mesh(mesh)` (it builds the output's unit cotangent on the mesh).
+
+    Args:
+      x: [..., d] hidden states, replicated on the mesh (placed there if not: tokens split
+        over another mesh axis are gathered first; token parallelism is not built in).
+      w: [d, V] weights; V must be a multiple of the axis size k. Best placed with
+        `place(w, mesh, P(None, axis_name))` (it is split over the axis if not).
+      labels: integer array of shape x.shape[:-1] (global class indices), replicated.
+      mesh: the device mesh; axis_name: its axis the classes are split over.
+      bias, where, ignore_index, label_smoothing, z_loss, softcap, reduction: as
+        `jaxsoft.linear_cross_entropy` (bias placed as `P(axis_name)`).
+      token_chunk, vocab_chunk: block sizes on each device (vocab_chunk ≤ V/k; None: the
+        defaults of `linear_cross_entropy` for V/k columns).
+
+    Returns:
+      The losses of `linear_cross_entropy` (labels.shape, or a scalar when reduced),
+      replicated on the mesh; equal to it up to the rounding of the combine's sums.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxsoft
+      >>> from jaxsoft import sharding
+      >>> mesh = sharding.mesh_1d("vocab")
+      >>> x = jax.random.normal(jax.random.key(0), (6, 4))
+      >>> w = jax.random.normal(jax.random.key(1), (4, 8 * mesh.size))
+      >>> y = jnp.array([0, 3, 7, 1, 2, 5])
+      >>> loss = sharding.vocab_parallel_linear_cross_entropy(x, w, y, mesh=mesh,
+      ...                                                    reduction="mean")
+      >>> one = jaxsoft.linear_cross_entropy(x, w, y, reduction="mean")
+      >>> bool(jnp.allclose(loss, one, rtol=1e-6))
+      True
+
+    References:
+      Shoeybi et al., "Megatron-LM: Training Multi-Billion Parameter Language Models Using
+      Model Parallelism" (2019), section 3 (the parallel cross-entropy).
+    """
+    k = _axis_size(mesh, axis_name, VOCAB_FN)
+    x, w, bias, labels, where = linear._check_inputs(x, w, bias, labels, where, VOCAB_FN)
+    vocab = w.shape[1]
+    if vocab % k:
+        raise ValueError(f"{VOCAB_FN}: the vocabulary size V = {vocab} (w.shape[1]) is not "
+                         f"divisible by the size {k} of mesh axis {axis_name!r}; V must be a "
+                         f"multiple of {k}")
+    tokens = labels.size
+    opts = linear._options(tokens, vocab // k, ignore_index=ignore_index,
+                           label_smoothing=label_smoothing, z_loss=z_loss, softcap=softcap,
+                           reduction=reduction, token_chunk=token_chunk,
+                           vocab_chunk=vocab_chunk, axis_name=axis_name, fn=VOCAB_FN)
+    mask = None if where is None else where.reshape(-1)
+    loss = _vocab_program(x.reshape(tokens, x.shape[-1]), w, bias, labels.reshape(-1), mask,
+                          mesh=mesh, opts=opts)
+    if reduction == "none":
+        loss = loss.reshape(labels.shape)
+    return loss.astype(x.dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("mesh", "opts"))
+def _vocab_program(x, w, bias, labels, mask, *, mesh, opts):
+    """One jitted `shard_map` of `linear._lce`, whose custom VJP then runs on each device too.
+
+    Its backward psums dx, so the cotangent of the replicated x leaves each device already
+    summed and `shard_map`'s transpose adds nothing; dw and dbias leave as the shards they are.
+    """
+    ax, replicated = opts.axis_name, P()
+    specs = (replicated, P(None, ax), P(ax), replicated, replicated)
+    args = tuple(_to(a, mesh, spec, ax) for a, spec in zip((x, w, bias, labels, mask), specs,
+                                                              strict=True))
+    local = jax.shard_map(lambda *a: linear._lce(*a, opts), mesh=mesh, in_specs=specs,
+                          out_specs=replicated)
+    return local(*args)

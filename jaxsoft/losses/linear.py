@@ -18,10 +18,13 @@ a sum of non-negative terms in which the chunk(s) holding M enter exactly. The l
 the core formula (log1p(s) − (z_y − M)) with z_y − M split by TwoSum, so it keeps the core
 library's ≤ 4 ulp (relative, also for the tiny loss of a confident prediction).
 
-Reuse. `_partials` and `_combine` are the two pieces a vocabulary-parallel version needs:
-compute `_partials` on each device's slice of w (with its `vocab_start`), then
-`_combine(p, reduce_max=partial(lax.pmax, axis_name=...), reduce_sum=partial(lax.psum, ...))`
-gives every device the token's exact row statistics; `_token_loss` and `_logit_grad` finish.
+Vocabulary parallel (`jaxsoft.sharding.vocab_parallel_linear_cross_entropy`). `_lce` itself
+runs under `jax.shard_map` on each device's columns of w when `_Opts.axis_name` names the
+mesh axis they are split over: the chunk loop (`_rows`) yields that shard's `Partials` (its
+`vocab_start` = axis index × V_local), `_all_columns` combines the shards' with
+`_combine(p, reduce_max=partial(lax.pmax, ...), reduce_sum=partial(lax.psum, ...))`, and
+`_token_loss` and `_logit_grad` (with the global V) finish; the gradient loop (`_chunk_grads`)
+is driven by those combined row stats, and dx is summed over the shards (`_sum_shards`).
 
 Gradients (a `jax.custom_vjp`). With G = ∂CE/∂z = softmax(z)·(1 + 2·z_loss·lse) − target
 (times c·tanh's derivative 1 − tanh²(r/c) with a softcap), ∂/∂x = G wᵀ, ∂/∂w = xᵀ G and
@@ -191,6 +194,42 @@ class _Opts(NamedTuple):
     reduction: str
     token_chunk: int
     vocab_chunk: int
+    axis_name: str | None = None  # the `shard_map` axis w's columns are split over, if any
+
+
+def _columns(opts, local_vocab):
+    """(vocab_start, V): the class of w's first column and the number of classes.
+
+    One device: (0, w.shape[1]). With the classes split over the `jax.shard_map` axis
+    `opts.axis_name`, shard i holds the classes i·V_l ... (i + 1)·V_l − 1 of V = V_l·(size).
+    """
+    if opts.axis_name is None:
+        return 0, local_vocab
+    ax = opts.axis_name
+    return jax.lax.axis_index(ax) * local_vocab, jax.lax.axis_size(ax) * local_vocab
+
+
+def _all_columns(rows, opts):
+    """A token's `Partials` over all V classes from this shard's: `_combine` with pmax/psum
+    over the shards (Megatron's all-reduces of the max, target logit and Σ exp, in exact
+    form). One device: `rows` unchanged."""
+    if opts.axis_name is None:
+        return rows
+    ax = opts.axis_name
+    return _combine(rows, reduce_max=functools.partial(jax.lax.pmax, axis_name=ax),
+                    reduce_sum=functools.partial(jax.lax.psum, axis_name=ax))
+
+
+def _sum_shards(a, opts):
+    """Σ over the column shards (dx = Σ_shards G_l w_lᵀ); one device: `a` unchanged."""
+    return a if opts.axis_name is None else jax.lax.psum(a, opts.axis_name)
+
+
+def _zeros(shape, dtype, opts):
+    """An accumulator of this shard's gradient contributions, typed as differing between the
+    shards (`shard_map` checks that a loop's carry keeps its type); one device: zeros."""
+    a = jnp.zeros(shape, dtype)
+    return a if opts.axis_name is None else jax.lax.pcast(a, opts.axis_name, to="varying")
 
 
 def _token_flags(labels, mask, vocab, ignore_index, dtype):
@@ -268,13 +307,14 @@ def _slice(a, start, n, axis):
     return None if a is None else jax.lax.dynamic_slice_in_dim(a, start, n, axis)
 
 
-def _rows(x_c, w, bias, labels_c, opts):
-    """The combined `Partials` of a token chunk: a loop over vocabulary chunks, then one
-    `_combine` of all their partials (exact, whatever their number)."""
+def _rows(x_c, w, bias, labels_c, opts, vocab_start=0):
+    """The combined `Partials` of a token chunk over w's columns (classes `vocab_start` on): a
+    loop over vocabulary chunks, then one `_combine` of all their partials (exact, whatever
+    their number)."""
 
     def body(_, start, n):
         return None, _partials(x_c, _slice(w, start, n, 1), _slice(bias, start, n, 0),
-                               labels_c, start, softcap=opts.softcap)
+                               labels_c, vocab_start + start, softcap=opts.softcap)
 
     _, stacked = _chunks(w.shape[1], opts.vocab_chunk, body, None)
     return jax.tree.map(lambda a: a[0], _combine(stacked))
@@ -295,31 +335,35 @@ def _accumulate(g, x_c, w_k, start, grads):
 
 
 def _chunk_grads(x_c, w, bias, labels_c, stats, scale, opts, dw, db):
-    """(dx_c, dw, db) of a token chunk given its final row stats: a loop over vocabulary
-    chunks recomputing each block of logits; `scale` [T] multiplies each token's G."""
-    vocab = w.shape[1]
+    """(dx_c, dw, db) of a token chunk given its final row stats (over all V classes): a loop
+    over w's vocabulary chunks recomputing each block of logits; `scale` [T] multiplies each
+    token's G. With the classes split over shards, dx_c is this shard's part G_l w_lᵀ."""
+    vocab_start, vocab = _columns(opts, w.shape[1])
 
     def body(grads, start, n):
         w_k = _slice(w, start, n, 1)
         z, t = _chunk_logits(x_c, w_k, _slice(bias, start, n, 0), opts.softcap)
-        g = _logit_grad(z, t, labels_c, start, stats, opts.smoothing, opts.z_loss, vocab)
+        g = _logit_grad(z, t, labels_c, vocab_start + start, stats, opts.smoothing,
+                        opts.z_loss, vocab)
         return _accumulate(g * scale[:, None], x_c, w_k, start, grads), None
 
-    dx_c = jnp.zeros(x_c.shape, dw.dtype)
-    return _chunks(vocab, opts.vocab_chunk, body, (dx_c, dw, db))[0]
+    dx_c = _zeros(x_c.shape, dw.dtype, opts)
+    return _chunks(w.shape[1], opts.vocab_chunk, body, (dx_c, dw, db))[0]
 
 
 def _forward(x, w, bias, labels, mask, opts, grads):
     """Per-token losses [N] and row stats; with `grads`, also (dx, dw, db) for "mean"/"sum"
-    (unscaled by the cotangent), all in the compute dtype."""
-    n, vocab = labels.shape[0], w.shape[1]
+    (unscaled by the cotangent), all in the compute dtype. Classes split over shards
+    (`opts.axis_name`): w and bias are this shard's columns, dw and db its slices."""
+    n = labels.shape[0]
+    vocab_start, vocab = _columns(opts, w.shape[1])
     ct = _checks.compute_dtype(x.dtype)
     counted, keep_all, _ = _token_flags(labels, mask, vocab, opts.ignore_index, ct)
     scale = 1.0
     if opts.reduction == "mean":
         scale = 1 / jnp.maximum(jnp.sum(keep_all), 1e-30)  # as `_checks.reduce`
     zero_rows = mask is not None or opts.ignore_index is not None
-    one_vocab_chunk = opts.vocab_chunk >= vocab
+    one_vocab_chunk = opts.vocab_chunk >= w.shape[1]
 
     def body(carry, start, size):
         loss, stats, dx, dw, db = carry
@@ -331,9 +375,10 @@ def _forward(x, w, bias, labels, mask, opts, grads):
         if grads and one_vocab_chunk:  # one block of logits serves the loss and G
             z, t = _chunk_logits(x_c, w, bias, opts.softcap)
             rows = jax.tree.map(lambda a: a[0], _combine(jax.tree.map(
-                lambda a: a[None], _partials_of_logits(z, labels_c, 0))))
+                lambda a: a[None], _partials_of_logits(z, labels_c, vocab_start))))
         else:
-            rows = _rows(x_c, w, bias, labels_c, opts)
+            rows = _rows(x_c, w, bias, labels_c, opts, vocab_start)
+        rows = _all_columns(rows, opts)
         loss_c, stats_c = _token_loss(rows, keep, poison, opts.smoothing, opts.z_loss)
         loss = jax.lax.dynamic_update_slice_in_dim(loss, loss_c, start, 0)
         stats = tuple(jax.lax.dynamic_update_slice_in_dim(a, b, start, 0)
@@ -341,7 +386,8 @@ def _forward(x, w, bias, labels, mask, opts, grads):
         if grads:
             row_scale = (keep + poison) * scale
             if one_vocab_chunk:
-                g = _logit_grad(z, t, labels_c, 0, stats_c, opts.smoothing, opts.z_loss, vocab)
+                g = _logit_grad(z, t, labels_c, vocab_start, stats_c, opts.smoothing,
+                                opts.z_loss, vocab)
                 zero = jnp.zeros(x_c.shape, ct)
                 dx_c, dw, db = _accumulate(g * row_scale[:, None], x_c, w, 0, (zero, dw, db))
             else:
@@ -353,9 +399,12 @@ def _forward(x, w, bias, labels, mask, opts, grads):
     row = jnp.zeros((n,), ct)
     carry = (row, (row, row, row), None, None, None)
     if grads:
-        db = None if bias is None else jnp.zeros(bias.shape, ct)
-        carry = (row, (row, row, row), jnp.zeros(x.shape, ct), jnp.zeros(w.shape, ct), db)
+        db = None if bias is None else _zeros(bias.shape, ct, opts)
+        carry = (row, (row, row, row), _zeros(x.shape, ct, opts), _zeros(w.shape, ct, opts),
+                 db)
     (loss, stats, dx, dw, db), _ = _chunks(n, opts.token_chunk, body, carry)
+    if grads:
+        dx = _sum_shards(dx, opts)
     return loss, stats, (dx, dw, db), jnp.sum(counted)
 
 
@@ -385,7 +434,7 @@ def _lce_bwd(opts, residuals, ct):
         db = None if db is None else db * ct.astype(db.dtype)
         return dx, dw, db, None, None
     x, w, bias, labels, mask, stats = residuals
-    vocab, acc = w.shape[1], ct.dtype
+    vocab, acc = _columns(opts, w.shape[1])[1], ct.dtype
     zero_rows = mask is not None or opts.ignore_index is not None
 
     def body(carry, start, size):
@@ -400,9 +449,10 @@ def _lce_bwd(opts, residuals, ct):
         dx_c, dw, db = _chunk_grads(x_c, w, bias, labels_c, stats_c, row_scale, opts, dw, db)
         return (jax.lax.dynamic_update_slice_in_dim(dx, dx_c, start, 0), dw, db), None
 
-    db = None if bias is None else jnp.zeros(bias.shape, acc)
-    carry = (jnp.zeros(x.shape, acc), jnp.zeros(w.shape, acc), db)
+    db = None if bias is None else _zeros(bias.shape, acc, opts)
+    carry = (_zeros(x.shape, acc, opts), _zeros(w.shape, acc, opts), db)
     (dx, dw, db), _ = _chunks(labels.shape[0], opts.token_chunk, body, carry)
+    dx = _sum_shards(dx, opts)
     db = None if db is None else db.astype(bias.dtype)
     return dx.astype(x.dtype), dw.astype(w.dtype), db, None, None
 
@@ -427,38 +477,60 @@ def default_chunks(tokens, vocab):
     return _even_chunk(tokens, LOGITS_BUDGET // vocab_chunk), vocab_chunk
 
 
-def _chunk_arg(value, name):
+def _chunk_arg(value, name, fn=FN):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{FN}: {name} must be a positive int or None, got {value!r}")
+        raise TypeError(f"{fn}: {name} must be a positive int or None, got {value!r}")
     if value <= 0:
-        raise ValueError(f"{FN}: {name} must be a positive int or None, got {value}")
+        raise ValueError(f"{fn}: {name} must be a positive int or None, got {value}")
     return int(value)
 
 
-def _check_inputs(x, w, bias, labels, where):
-    x = _checks.as_float(x, "x", FN)
-    w = _checks.as_float(w, "w", FN)
+def _check_inputs(x, w, bias, labels, where, fn=FN):
+    x = _checks.as_float(x, "x", fn)
+    w = _checks.as_float(w, "w", fn)
     if x.ndim < 1 or w.ndim != 2:
-        raise ValueError(f"{FN}: x must be [..., d] and w [d, V], got x.shape {x.shape} and "
+        raise ValueError(f"{fn}: x must be [..., d] and w [d, V], got x.shape {x.shape} and "
                          f"w.shape {w.shape}")
     if x.shape[-1] != w.shape[0]:
-        raise ValueError(f"{FN}: x.shape[-1] ({x.shape[-1]}) must equal w.shape[0] "
+        raise ValueError(f"{fn}: x.shape[-1] ({x.shape[-1]}) must equal w.shape[0] "
                          f"({w.shape[0]}), the hidden size d (x {x.shape}, w {w.shape})")
     if w.shape[1] < 1:
-        raise ValueError(f"{FN}: w.shape {w.shape} has no class (V = 0)")
+        raise ValueError(f"{fn}: w.shape {w.shape} has no class (V = 0)")
     if w.dtype != x.dtype:
-        raise TypeError(f"{FN}: w.dtype {w.dtype} must equal x.dtype {x.dtype}")
+        raise TypeError(f"{fn}: w.dtype {w.dtype} must equal x.dtype {x.dtype}")
     if bias is not None:
-        bias = _checks.as_float(bias, "bias", FN)
-        _checks.same_shape(bias, (w.shape[1],), "bias", FN, "one bias per class, w.shape[1]")
+        bias = _checks.as_float(bias, "bias", fn)
+        _checks.same_shape(bias, (w.shape[1],), "bias", fn, "one bias per class, w.shape[1]")
         if bias.dtype != x.dtype:
-            raise TypeError(f"{FN}: bias.dtype {bias.dtype} must equal x.dtype {x.dtype}")
-    labels = _checks.as_labels(labels, "labels", FN)
-    _checks.same_shape(labels, x.shape[:-1], "labels", FN, "x.shape[:-1], one label per token")
-    where = _checks.as_mask(where, labels.shape, "where", FN)
+            raise TypeError(f"{fn}: bias.dtype {bias.dtype} must equal x.dtype {x.dtype}")
+    labels = _checks.as_labels(labels, "labels", fn)
+    _checks.same_shape(labels, x.shape[:-1], "labels", fn, "x.shape[:-1], one label per token")
+    where = _checks.as_mask(where, labels.shape, "where", fn)
     return x, w, bias, labels, where
+
+
+def _options(tokens, local_vocab, *, ignore_index, label_smoothing, z_loss, softcap,
+             reduction, token_chunk, vocab_chunk, axis_name=None, fn=FN):
+    """The checked `_Opts`; default chunks sized for w's `local_vocab` columns."""
+    if reduction not in _checks.REDUCTIONS:
+        raise ValueError(f"{fn}: reduction must be one of {_checks.REDUCTIONS}, "
+                         f"got {reduction!r}")
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"{fn}: label_smoothing must lie in [0, 1], got {label_smoothing}")
+    if softcap is not None and not softcap > 0:
+        raise ValueError(f"{fn}: softcap must be a positive number or None, got {softcap}")
+    token_chunk = _chunk_arg(token_chunk, "token_chunk", fn)
+    vocab_chunk = _chunk_arg(vocab_chunk, "vocab_chunk", fn)
+    vocab_chunk = min(vocab_chunk or default_chunks(tokens, local_vocab)[1], local_vocab)
+    if token_chunk is None:  # the default for the vocab_chunk in use
+        token_chunk = _even_chunk(tokens, LOGITS_BUDGET // vocab_chunk)
+    token_chunk = max(min(token_chunk, tokens), 1)
+    return _Opts(float(label_smoothing), float(z_loss),
+                 None if ignore_index is None else int(ignore_index),
+                 None if softcap is None else float(softcap), reduction, token_chunk,
+                 vocab_chunk, axis_name)
 
 
 def linear_cross_entropy(x, w, labels, *, bias=None, where=None, ignore_index=None,
@@ -533,32 +605,16 @@ def linear_cross_entropy(x, w, labels, *, bias=None, where=None, ignore_index=No
       Your Losses in Large-Vocabulary Language Models" (2024).
     """
     x, w, bias, labels, where = _check_inputs(x, w, bias, labels, where)
-    if reduction not in _checks.REDUCTIONS:
-        raise ValueError(f"{FN}: reduction must be one of {_checks.REDUCTIONS}, "
-                         f"got {reduction!r}")
-    if not 0 <= label_smoothing <= 1:
-        raise ValueError(f"{FN}: label_smoothing must lie in [0, 1], got {label_smoothing}")
-    if softcap is not None and not softcap > 0:
-        raise ValueError(f"{FN}: softcap must be a positive number or None, got {softcap}")
-    token_chunk = _chunk_arg(token_chunk, "token_chunk")
-    vocab_chunk = _chunk_arg(vocab_chunk, "vocab_chunk")
-    if ignore_index is not None:
-        ignore_index = int(ignore_index)
-    vocab = w.shape[1]
+    tokens, vocab = labels.size, w.shape[1]
+    opts = _options(tokens, vocab, ignore_index=ignore_index, label_smoothing=label_smoothing,
+                    z_loss=z_loss, softcap=softcap, reduction=reduction,
+                    token_chunk=token_chunk, vocab_chunk=vocab_chunk)
     if validate:
-        ok = ((labels >= 0) & (labels < vocab)) | (labels == ignore_index)
+        ok = ((labels >= 0) & (labels < vocab)) | (labels == opts.ignore_index)
         if where is not None:
             ok = ok | ~where
         _checks.runtime_check(ok, f"{FN}: labels must lie in [0, {vocab}) or equal "
-                              f"ignore_index={ignore_index}")
-    tokens = labels.size
-    vocab_chunk = min(vocab_chunk or default_chunks(tokens, vocab)[1], vocab)
-    if token_chunk is None:  # the default for the vocab_chunk in use
-        token_chunk = _even_chunk(tokens, LOGITS_BUDGET // vocab_chunk)
-    token_chunk = max(min(token_chunk, tokens), 1)
-    opts = _Opts(float(label_smoothing), float(z_loss), ignore_index,
-                 None if softcap is None else float(softcap), reduction, token_chunk,
-                 vocab_chunk)
+                              f"ignore_index={opts.ignore_index}")
     mask = None if where is None else where.reshape(-1)
     loss = _lce(x.reshape(tokens, x.shape[-1]), w, bias, labels.reshape(-1), mask, opts)
     if reduction == "none":
