@@ -562,11 +562,12 @@ def linear_cross_entropy(x, w, labels, *, bias=None, where=None, ignore_index=No
     the compute dtype; by default ≤ 2**24 elements (64 MiB of float32) a block, with
     vocab_chunk = V up to V = 131072. XLA on CPU was seen to plan up to ~8 such blocks live
     in the loop body: a smaller token_chunk trades speed for memory (measured at 4096 tokens ×
-    V = 16384: planned temporaries 452 MiB at the default 1024 tokens, 84 MiB at 256). For "mean"/"sum" the gradients are computed in the
-    forward pass and stored (x- and w-sized residuals; the backward only scales them), which
-    keeps three matmuls when one vocabulary chunk holds V (four otherwise: the logits are
-    recomputed once the row normalizer is known). For "none" the forward keeps three numbers
-    per token and the backward recomputes the logits (four matmuls). Reverse mode only (a
+    V = 16384: planned temporaries 452 MiB at the default 1024 tokens, 84 MiB at 256).
+    For "mean"/"sum" the gradients are computed in the forward pass and stored (x- and
+    w-sized residuals; the backward only scales them), which keeps three matmuls when one
+    vocabulary chunk holds V (four otherwise: the logits are recomputed once the row
+    normalizer is known). For "none" the forward keeps three numbers per token and the
+    backward recomputes the logits (four matmuls). Reverse mode only (a
     `jax.custom_vjp`): `jax.jvp`/`jacfwd` are not supported.
 
     Args:
