@@ -17,6 +17,7 @@ import jax  # XLA reads XLA_FLAGS when the first computation starts, not at impo
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType
+from test_linear_cross_entropy import _data  # tests/ is on sys.path
 
 import jaxsoft
 from jaxsoft import mlp, sharding, train
@@ -163,19 +164,7 @@ VOCAB_CASES = [
 
 
 def vocab_problem(dtype, shape, bias, where, ignore_index, seed=0):
-    rng = np.random.default_rng(seed)
-    x = jnp.asarray(rng.normal(size=(*shape, VOCAB_D)), dtype)
-    w = jnp.asarray(rng.normal(size=(VOCAB_D, VOCAB_V)), dtype)
-    b = jnp.asarray(rng.normal(size=(VOCAB_V,)), dtype) if bias else None
-    labels = rng.integers(0, VOCAB_V, shape)
-    mask = None
-    if where:
-        mask = rng.random(shape) > 0.25
-        labels = np.where(mask, labels, VOCAB_V + 7)  # a masked token's bad label: no NaN
-        mask = jnp.asarray(mask)
-    if ignore_index is not None:
-        labels.reshape(-1)[1::4] = ignore_index
-    return x, w, b, jnp.asarray(labels), mask
+    return _data(shape, dtype, bias, where, ignore_index, seed, d=VOCAB_D, v=VOCAB_V)
 
 
 def largest_array(hlo):

@@ -23,16 +23,18 @@ D, V = 5, 11
 ALL = dict(where=True, ignore_index=-100, label_smoothing=0.1, z_loss=1e-2, softcap=3.0)
 
 
-def _data(shape, dtype, bias=True, where=False, ignore_index=None, seed=0):
+def _data(shape, dtype, bias=True, where=False, ignore_index=None, seed=0, d=D, v=V):
+    """(x, w, bias, labels, token mask): random, with masked tokens holding invalid labels and
+    every fourth label `ignore_index` (also used by tests/sharding_child.py)."""
     rng = np.random.default_rng(seed)
-    x = jnp.asarray(rng.normal(size=(*shape, D)), dtype)
-    w = jnp.asarray(rng.normal(size=(D, V)), dtype)
-    b = jnp.asarray(rng.normal(size=(V,)), dtype) if bias else None
-    labels = rng.integers(0, V, shape)
+    x = jnp.asarray(rng.normal(size=(*shape, d)), dtype)
+    w = jnp.asarray(rng.normal(size=(d, v)), dtype)
+    b = jnp.asarray(rng.normal(size=(v,)), dtype) if bias else None
+    labels = rng.integers(0, v, shape)
     mask = None
     if where:
         mask = rng.random(shape) > 0.25
-        labels = np.where(mask, labels, V + 7)  # an invalid label on a masked token: no NaN
+        labels = np.where(mask, labels, v + 7)  # an invalid label on a masked token: no NaN
         mask = jnp.asarray(mask)
     if ignore_index is not None:
         labels.reshape(-1)[::4] = ignore_index
