@@ -22,8 +22,8 @@ temporary memory, `jit(step).lower(...).compile().memory_analysis().temp_size_in
 the scratch buffers of the compiled program (parameters, inputs and outputs excluded), a
 plan rather than a measurement of the process. Heads: the naive ones on materialized logits
 (optax's CE, jaxsoft's CE), and `linear_cross_entropy` with its default chunks and with
---token-chunk (the default blocks hold up to 2**24 logits, 64 MiB, and XLA CPU plans about
-seven of them live at once, so the smaller --token-chunk is what saves memory here). `--rss`
+--token-chunk (the default blocks hold up to 2**22 logits, 16 MiB, and XLA CPU plans several
+of them live at once: token_chunk trades speed for memory). `--rss`
 adds each step's peak resident memory above its setup, measured in a child process (VmHWM
 after resetting it through /proc/self/clear_refs; Linux only).
 
@@ -202,7 +202,7 @@ def main(argv=None):
     parser.add_argument("--every", type=int, default=40, help="print the losses every N steps")
     parser.add_argument("--measure-batch", type=int, default=4096,
                         help="tokens in the step whose memory and time are compared")
-    parser.add_argument("--token-chunk", type=int, default=256,
+    parser.add_argument("--token-chunk", type=int, default=64,
                         help="linear_cross_entropy's token_chunk (training, and a table row)")
     parser.add_argument("--reps", type=int, default=2, help="timed steps per head")
     parser.add_argument("--rss", action="store_true", help="also peak RSS, child processes")

@@ -183,11 +183,11 @@ def test_matmul_count(reduction, vocab_chunk, matmuls):
 
 
 def test_default_chunk_policy():
-    assert linear.default_chunks(1024, 8192) == (1024, 8192)
-    tokens, vocab = linear.default_chunks(100_000, 128_256)  # Llama 3: V in one chunk
-    assert vocab == 128_256 and 100 <= tokens and tokens * vocab <= linear.LOGITS_BUDGET
-    tokens, vocab = linear.default_chunks(4096, 256_000)
-    assert vocab == 128_000 and tokens * vocab <= linear.LOGITS_BUDGET
+    assert linear.default_chunks(1024, 8192) == (512, 8192)
+    tokens, vocab = linear.default_chunks(4096, 65_536)  # V in one chunk, 64-token blocks
+    assert (tokens, vocab) == (64, 65_536)
+    tokens, vocab = linear.default_chunks(100_000, 128_256)  # Llama 3: two vocabulary chunks
+    assert vocab == 64_128 and 64 <= tokens and tokens * vocab <= linear.LOGITS_BUDGET
     assert linear.default_chunks(1, 10) == (1, 10)
 
 

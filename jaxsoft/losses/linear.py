@@ -48,8 +48,11 @@ from jaxsoft.losses.cross_entropy import _row_factor
 from jaxsoft.softmax import Stats
 
 FN = "linear_cross_entropy"
-LOGITS_BUDGET = 2**24  # elements in one chunk of logits by default: 64 MiB of float32
-MIN_TOKENS = 128  # the default vocabulary chunk leaves room for at least this many tokens
+# Elements in one chunk of logits by default: 16 MiB of float32. Measured at N = 4096, d = 1024,
+# V = 65536 (value_and_grad, this 2-core CPU): blocks of 64 tokens took 7.5 s and peaked at
+# 436 MiB above the inputs, 256 tokens 7.8 s and 906 MiB, 32 tokens 10.5 s.
+LOGITS_BUDGET = 2**22
+MIN_TOKENS = 64  # the default vocabulary chunk leaves room for at least this many tokens
 
 
 # -------------------------------------------------------------------- chunk statistics (exact)
@@ -471,8 +474,8 @@ def _even_chunk(total, most):
 
 def default_chunks(tokens, vocab):
     """The default (token_chunk, vocab_chunk): one chunk of logits holds ≤ `LOGITS_BUDGET`
-    elements (64 MiB of float32); vocab_chunk = V when V ≤ LOGITS_BUDGET / MIN_TOKENS
-    (131072), else V split into equal chunks no larger than that."""
+    elements (16 MiB of float32); vocab_chunk = V when V ≤ LOGITS_BUDGET / MIN_TOKENS
+    (65536), else V split into equal chunks no larger than that."""
     vocab_chunk = _even_chunk(vocab, LOGITS_BUDGET // MIN_TOKENS)
     return _even_chunk(tokens, LOGITS_BUDGET // vocab_chunk), vocab_chunk
 
@@ -559,10 +562,10 @@ def linear_cross_entropy(x, w, labels, *, bias=None, where=None, ignore_index=No
     token is 0.
 
     Memory: the temporaries are blocks of logits (and their G), token_chunk × vocab_chunk in
-    the compute dtype; by default ≤ 2**24 elements (64 MiB of float32) a block, with
-    vocab_chunk = V up to V = 131072. XLA on CPU was seen to plan up to ~8 such blocks live
-    in the loop body: a smaller token_chunk trades speed for memory (measured at 4096 tokens ×
-    V = 16384: planned temporaries 452 MiB at the default 1024 tokens, 84 MiB at 256).
+    the compute dtype; by default ≤ 2**22 elements (16 MiB of float32) a block, with
+    vocab_chunk = V up to V = 65536. XLA on CPU plans several blocks live in the loop body;
+    token_chunk trades speed for memory (at N = 4096, d = 1024, V = 65536: 64-token blocks
+    7.5 s and 436 MiB peak above the inputs, 256-token blocks 7.8 s and 906 MiB).
     For "mean"/"sum" the gradients are computed in the forward pass and stored (x- and
     w-sized residuals; the backward only scales them), which keeps three matmuls when one
     vocabulary chunk holds V (four otherwise: the logits are recomputed once the row
