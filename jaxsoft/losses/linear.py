@@ -48,11 +48,14 @@ from jaxsoft.losses.cross_entropy import _row_factor
 from jaxsoft.softmax import Stats
 
 FN = "linear_cross_entropy"
-# Elements in one chunk of logits by default: 16 MiB of float32. Measured at N = 4096, d = 1024,
-# V = 65536 (value_and_grad, this 2-core CPU): blocks of 64 tokens took 7.5 s and peaked at
-# 436 MiB above the inputs, 256 tokens 7.8 s and 906 MiB, 32 tokens 10.5 s.
-LOGITS_BUDGET = 2**22
-MIN_TOKENS = 64  # the default vocabulary chunk leaves room for at least this many tokens
+# Elements in one chunk of logits by default: 64 MiB of float32. Measured at N = 4096, d = 1024,
+# V = 65536 (jitted value_and_grad of the mean, 2-core CPU, naive 5.13 s and 2048 MiB of
+# planned temporaries): blocks of 64/128/256/512/1024 tokens took 6.48/5.51/4.78/4.55/4.26 s
+# and planned 273/289/322/388/520 MiB (∂w alone is 256 MiB). Small blocks lose on the matmuls:
+# ∂x = G wᵀ with few rows repacks all of w per block, and each block adds its xᵀG into ∂w.
+LOGITS_BUDGET = 2**24
+MIN_TOKENS = 128  # the default vocabulary chunk leaves room for at least this many tokens
+FUSED_ROWS, MIN_SUB_WIDTH = 4096, 128  # see `_sub_rows`
 
 
 # -------------------------------------------------------------------- chunk statistics (exact)
@@ -106,30 +109,49 @@ def _chunk_logits(x_chunk, w_chunk, bias_chunk, softcap):
     return jnp.maximum(softcap * t, -softcap), t
 
 
-def _partials_of_logits(z, labels, vocab_start, vocab_size=None):
-    """`Partials` of a logits block z [T, Vc] whose column j is class `vocab_start + j`."""
-    width = z.shape[1]
+def _sub_rows(tokens, width):
+    """How many sub-rows to cut each row of a [tokens, width] logits block into: the
+    smallest power of two k dividing width with tokens·k ≥ `FUSED_ROWS` and sub-rows of at
+    least `MIN_SUB_WIDTH` (1 if there is none).
+
+    XLA on CPU fuses the row reductions of `Stats` into one kernel only over ≥ 4096 rows;
+    over fewer, longer rows it materializes their shared terms (measured for a [512, 65536]
+    block: 472 ms for (m, s), 19 ms as [8192, 4096] sub-rows combined exactly).
+    """
+    k = 1
+    while tokens * k < FUSED_ROWS and width % (2 * k) == 0 and width // (2 * k) >= MIN_SUB_WIDTH:
+        k *= 2
+    return k if tokens * k >= FUSED_ROWS else 1
+
+
+def _partials_of_logits(z, labels, vocab_start, *, sums=True):
+    """`Partials` of a logits block z [T, Vc] whose column j is class `vocab_start + j`.
+
+    Computed over k sub-rows of each row (`_sub_rows`), combined exactly. sums=False leaves
+    out sum_shift (0): only label smoothing needs it, and a third row sum costs a pass.
+    `vocab_start` may also be one start per row ([T]).
+    """
+    tokens, width = z.shape
+    k = _sub_rows(tokens, width)
+    if k > 1:
+        starts = jnp.asarray(vocab_start).astype(labels.dtype)[..., None] + jnp.arange(
+            k, dtype=labels.dtype) * (width // k)
+        p = _partials_of_logits(z.reshape(tokens * k, width // k), jnp.repeat(labels, k),
+                                jnp.broadcast_to(starts, (tokens, k)).reshape(-1), sums=sums)
+        return jax.tree.map(lambda a: a[0], _combine(
+            jax.tree.map(lambda a: a.reshape(tokens, k).T, p)))
     local = labels - jnp.asarray(vocab_start).astype(labels.dtype)
-    cols = None
-    hit = (local >= 0) & (local < width)
-    if vocab_size is not None:  # columns at class ≥ vocab_size are padding: excluded
-        classes = jax.lax.broadcasted_iota(labels.dtype, z.shape, 1) + (labels - local)[:, None]
-        cols = classes < vocab_size
-        hit = hit & (labels < vocab_size)
-    st = Stats(z, (1,), cols)
+    st = Stats(z, (1,), None)
     z_y = jnp.take_along_axis(st.x, jnp.clip(local, 0, width - 1)[:, None], axis=1)[:, 0]
-    shift = st.d + st.err  # z_j − m exactly, ≤ 0
-    if cols is None:
-        count = jnp.full(labels.shape, width, z.dtype)
-    else:
-        shift = jnp.where(cols, shift, 0)
-        count = jnp.sum(cols, axis=1).astype(z.dtype)
-    return Partials(m=st.m[:, 0], s=st.s[:, 0], z_y=jnp.where(hit, z_y, 0),
-                    sum_shift=jnp.sum(shift, axis=1), count=count)
+    count = jnp.full(labels.shape, width, z.dtype)
+    # Σ (z_j − m), each term exact (≤ 0)
+    sum_shift = jnp.sum(st.d + st.err, axis=1) if sums else jnp.zeros_like(count)
+    return Partials(m=st.m[:, 0], s=st.s[:, 0], z_y=jnp.where((local >= 0) & (local < width),
+                                                             z_y, 0),
+                    sum_shift=sum_shift, count=count)
 
 
-def _partials(x_chunk, w_chunk, bias_chunk, labels, vocab_start, *, softcap=None,
-              vocab_size=None):
+def _partials(x_chunk, w_chunk, bias_chunk, labels, vocab_start, *, softcap=None, sums=True):
     """Exact per-token statistics of one vocabulary chunk of the logits x w + b.
 
     Args:
@@ -139,14 +161,13 @@ def _partials(x_chunk, w_chunk, bias_chunk, labels, vocab_start, *, softcap=None
       labels: [T] integer labels (global class indices).
       vocab_start: the class index of the chunk's first column (int or traced scalar).
       softcap: optional c > 0: the logits are c·tanh((x w + b)/c).
-      vocab_size: optional total number of classes; columns at a class ≥ it are padding and
-        count as absent (−inf).
+      sums: False leaves sum_shift out (0): only label smoothing needs it.
 
     Returns:
       `Partials`, each field [T], in the compute dtype.
     """
     z, _ = _chunk_logits(x_chunk, w_chunk, bias_chunk, softcap)
-    return _partials_of_logits(z, labels, vocab_start, vocab_size)
+    return _partials_of_logits(z, labels, vocab_start, sums=sums)
 
 
 def _chunk_max(a):
@@ -317,7 +338,8 @@ def _rows(x_c, w, bias, labels_c, opts, vocab_start=0):
 
     def body(_, start, n):
         return None, _partials(x_c, _slice(w, start, n, 1), _slice(bias, start, n, 0),
-                               labels_c, vocab_start + start, softcap=opts.softcap)
+                               labels_c, vocab_start + start, softcap=opts.softcap,
+                               sums=bool(opts.smoothing))
 
     _, stacked = _chunks(w.shape[1], opts.vocab_chunk, body, None)
     return jax.tree.map(lambda a: a[0], _combine(stacked))
@@ -378,7 +400,8 @@ def _forward(x, w, bias, labels, mask, opts, grads):
         if grads and one_vocab_chunk:  # one block of logits serves the loss and G
             z, t = _chunk_logits(x_c, w, bias, opts.softcap)
             rows = jax.tree.map(lambda a: a[0], _combine(jax.tree.map(
-                lambda a: a[None], _partials_of_logits(z, labels_c, vocab_start))))
+                lambda a: a[None], _partials_of_logits(z, labels_c, vocab_start,
+                                                       sums=bool(opts.smoothing)))))
         else:
             rows = _rows(x_c, w, bias, labels_c, opts, vocab_start)
         rows = _all_columns(rows, opts)
@@ -474,8 +497,9 @@ def _even_chunk(total, most):
 
 def default_chunks(tokens, vocab):
     """The default (token_chunk, vocab_chunk): one chunk of logits holds ≤ `LOGITS_BUDGET`
-    elements (16 MiB of float32); vocab_chunk = V when V ≤ LOGITS_BUDGET / MIN_TOKENS
-    (65536), else V split into equal chunks no larger than that."""
+    elements (64 MiB of float32); vocab_chunk = V when V ≤ LOGITS_BUDGET / MIN_TOKENS
+    (131072, which holds Llama 3's 128256), else V split into equal chunks no larger than
+    that."""
     vocab_chunk = _even_chunk(vocab, LOGITS_BUDGET // MIN_TOKENS)
     return _even_chunk(tokens, LOGITS_BUDGET // vocab_chunk), vocab_chunk
 
@@ -562,10 +586,11 @@ def linear_cross_entropy(x, w, labels, *, bias=None, where=None, ignore_index=No
     token is 0.
 
     Memory: the temporaries are blocks of logits (and their G), token_chunk × vocab_chunk in
-    the compute dtype; by default ≤ 2**22 elements (16 MiB of float32) a block, with
-    vocab_chunk = V up to V = 65536. XLA on CPU plans several blocks live in the loop body;
-    token_chunk trades speed for memory (at N = 4096, d = 1024, V = 65536: 64-token blocks
-    7.5 s and 436 MiB peak above the inputs, 256-token blocks 7.8 s and 906 MiB).
+    the compute dtype; by default ≤ 2**24 elements (64 MiB of float32) a block, with
+    vocab_chunk = V up to V = 131072. token_chunk trades speed for memory (at N = 4096,
+    d = 1024, V = 65536 on a 2-core CPU: the default 256-token blocks 4.78 s and 322 MiB of
+    planned temporaries, 64-token blocks 6.48 s and 273 MiB; the naive head 5.13 s and
+    2048 MiB).
     For "mean"/"sum" the gradients are computed in the forward pass and stored (x- and
     w-sized residuals; the backward only scales them), which keeps three matmuls when one
     vocabulary chunk holds V (four otherwise: the logits are recomputed once the row
