@@ -134,9 +134,10 @@ def test_matches_the_naive_ce_float32(shape, bias, options, chunks):
 @pytest.mark.parametrize("options, chunks", [(dict(ALL, reduction="mean"), (4, None)),
                                              (dict(ALL), (5, 8)), ({}, (14, None))])
 def test_sub_rows_match_the_naive_ce_float64(options, chunks, monkeypatch, x64):
-    """Rows cut into sub-rows for XLA's fused reductions (`_sub_rows`), combined exactly."""
-    monkeypatch.setattr(linear, "FUSED_ROWS", 16)
-    monkeypatch.setattr(linear, "MIN_SUB_WIDTH", 2)
+    """Rows cut into sub-rows for XLA's fused reductions (`jaxsoft.softmax.sub_rows`: two
+    here, or three for the 24-wide rows), combined exactly by `_combine`."""
+    monkeypatch.setattr(linear, "sub_rows", lambda rows, width: 3 if width == 24 else
+                        2 if width in (8, 12) else 1)
     options = dict(options)
     where, reduction = options.pop("where", False), options.get("reduction", "none")
     x, w, b, labels, mask = _data((2, 7), jnp.float64, True, where,
@@ -148,14 +149,6 @@ def test_sub_rows_match_the_naive_ce_float64(options, chunks, monkeypatch, x64):
     np.testing.assert_allclose(got, ref, rtol=1e-10, atol=0)
     for g, r in zip(got_grads, ref_grads, strict=True):
         assert float(jnp.max(jnp.abs(g - r))) <= 1e-10 * float(jnp.max(jnp.abs(r)))
-
-
-def test_sub_row_policy():
-    assert linear._sub_rows(512, 65_536) == 8  # [4096, 8192] sub-rows
-    assert linear._sub_rows(64, 65_536) == 64
-    assert linear._sub_rows(4096, 65_536) == 1  # enough rows already
-    assert linear._sub_rows(64, 1000) == 1  # 1000 = 8·125: too few rows at any split
-    assert linear._sub_rows(16, 8192) == 1  # sub-rows would be < 128 wide
 
 
 # ------------------------------------------------------------------------- memory and cost

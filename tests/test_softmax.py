@@ -1,6 +1,7 @@
 """The softmax family against a 120-digit oracle, the seeds' identities, and the conventions."""
 
 import pathlib
+import sys
 
 import hypothesis.extra.numpy as hnp
 import jax
@@ -11,9 +12,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxsoft
+from jaxsoft import softmax as _unused  # noqa: F401  (the module, for the next line)
 
+SOFTMAX = sys.modules["jaxsoft.softmax"]  # `jaxsoft.softmax` the attribute is the function
 ORACLE = np.load(pathlib.Path(__file__).parent / "oracle" / "softmax.npz")
 DTYPES = {"f32": np.float32, "f64": np.float64}
+
+
+@pytest.fixture(params=["whole rows", "sub-rows"])
+def layout(request, monkeypatch):
+    """Runs a test twice: as is, and with `Stats` cutting every even-width row into two
+    sub-rows merged exactly (`softmax.sub_rows`, `softmax.merge`), checking the merge ran."""
+    if request.param == "whole rows":
+        yield
+        return
+    monkeypatch.setattr(SOFTMAX, "sub_rows", lambda rows, width: 2 - width % 2)
+    calls = []
+    merge = SOFTMAX.merge
+    monkeypatch.setattr(SOFTMAX, "merge", lambda *a: calls.append(1) or merge(*a))
+    yield
+    assert calls, "the sub-row path did not run"
 
 
 def ulps(got, true, dtype):
@@ -42,7 +60,7 @@ def _run(name, fn):
 
 
 @pytest.mark.parametrize("name", DTYPES)
-def test_logsumexp_within_2_ulp(name):
+def test_logsumexp_within_2_ulp(name, layout):
     dtype = DTYPES[name]
     got = _run(name, lambda x: jaxsoft.logsumexp(x, axis=-1))
     true, x = ORACLE[f"{name}_lse"], ORACLE[f"{name}_x"]
@@ -59,21 +77,21 @@ def test_logsumexp_within_2_ulp(name):
 
 
 @pytest.mark.parametrize("name", DTYPES)
-def test_log_softmax_within_4_ulp(name):
+def test_log_softmax_within_4_ulp(name, layout):
     got = _run(name, jaxsoft.log_softmax)
     err = ulps(got, ORACLE[f"{name}_log_softmax"], DTYPES[name])
     assert err.max() <= 4, f"max {err.max():.1f} ulp"
 
 
 @pytest.mark.parametrize("name", DTYPES)
-def test_softmax_within_4_ulp(name):
+def test_softmax_within_4_ulp(name, layout):
     got = _run(name, jaxsoft.softmax)
     err = ulps(got, ORACLE[f"{name}_softmax"], DTYPES[name])
     assert err.max() <= 4, f"max {err.max():.1f} ulp"
 
 
 @pytest.mark.parametrize("name", DTYPES)
-def test_integer_label_cross_entropy_within_4_ulp_for_every_label(name):
+def test_integer_label_cross_entropy_within_4_ulp_for_every_label(name, layout):
     x = ORACLE[f"{name}_x"]
     true = -ORACLE[f"{name}_log_softmax"]
     for label in range(x.shape[1]):
@@ -85,7 +103,7 @@ def test_integer_label_cross_entropy_within_4_ulp_for_every_label(name):
 
 
 @pytest.mark.parametrize("name", DTYPES)
-def test_soft_label_cross_entropy_within_4_ulp(name):
+def test_soft_label_cross_entropy_within_4_ulp(name, layout):
     labels = ORACLE[f"{name}_labels"]
     got = _run(name, lambda z: jaxsoft.softmax_cross_entropy(z, jnp.asarray(labels)))
     err = ulps(got, ORACLE[f"{name}_soft_ce"], DTYPES[name])
@@ -220,6 +238,50 @@ def test_fully_masked_row_is_zero_with_zero_gradient():
         x, y, where=where).sum())(x)
     np.testing.assert_array_equal(grad[1], 0)
     np.testing.assert_array_equal(grad[0, 2], 0)
+
+
+SPLIT_ROWS = [  # rows of 4 whose two halves differ in kind (the sub-rows `layout` makes)
+    [3.4e38, -3.4e38, 0.0, 1.0], [NINF, NINF, 0.0, 1.0], [0.0, 1.0, NINF, NINF],
+    [NINF, NINF, NINF, NINF], [2.0, 2.0, 2.0, 2.0], [5.0, 0.0, 0.0, 5.0],
+    [1e6, 1e6 + 1, 1e6 + 2, 1e6 + 2], [-95.0, -60.0, 3.0, -80.0], [0.0, 0.0, 40.0, 0.0],
+]
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_sub_rows_equal_whole_rows_on_special_rows(dtype, monkeypatch, x64):
+    """The exact merge of two half-rows gives the whole-row results, also where one half is
+    empty (−inf), holds the max's tie partner, or overflows a plain max − x."""
+    x = jnp.asarray(SPLIT_ROWS, dtype)
+    where = jnp.asarray(np.arange(4) < np.array([[4], [4], [4], [4], [3], [4], [2], [4], [4]]))
+    labels = jnp.array([0, 2, 1, 3, 1, 3, 2, 2, 2])
+    fns = [lambda x: jaxsoft.log_softmax(x, where=where),
+           lambda x: jaxsoft.logsumexp(x, axis=-1, where=where),
+           lambda x: jaxsoft.softmax(x, where=where),
+           lambda x: jaxsoft.softmax_cross_entropy_with_integer_labels(x, labels)]
+
+    def run(f):  # value, and the gradient of the sum of its finite entries
+        value, pull = jax.vjp(f, x)
+        return value, pull(jnp.where(jnp.isfinite(value), 1, 0).astype(dtype))[0]
+
+    whole = [run(f) for f in fns]
+    monkeypatch.setattr(SOFTMAX, "sub_rows", lambda rows, width: 2 if width == 4 else 1)
+    for f, (value, grad) in zip(fns, whole, strict=True):
+        got, g = run(f)
+        np.testing.assert_array_equal(np.isfinite(got), np.isfinite(value))
+        assert np.all(ulps(got, value, dtype) <= 2)
+        assert np.all(np.isfinite(g))
+        np.testing.assert_allclose(g, grad, rtol=0, atol=4 * float(jnp.finfo(dtype).eps))
+
+
+def test_sub_row_policy():
+    sub_rows = SOFTMAX.sub_rows
+    assert sub_rows(1024, 32_768) == 4  # [4096, 8192]: XLA fuses the two passes again
+    assert sub_rows(512, 65_536) == 8
+    assert sub_rows(64, 65_536) == 64
+    assert sub_rows(4096, 65_536) == 1  # enough rows already
+    assert sub_rows(2048, 1000) == 1  # 1000 = 8·125: no split reaches 4096 rows
+    assert sub_rows(16, 8192) == 1  # sub-rows would be < 128 wide
+    assert sub_rows(512, 1024) == 1  # too small to gain
 
 
 def test_all_minus_inf_row_behaves_as_masked():

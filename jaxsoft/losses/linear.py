@@ -45,7 +45,7 @@ import numpy as np
 
 from jaxsoft import _checks
 from jaxsoft.losses.cross_entropy import _row_factor
-from jaxsoft.softmax import Stats
+from jaxsoft.softmax import Stats, merge, sub_rows, two_diff_halved
 
 FN = "linear_cross_entropy"
 # Elements in one chunk of logits by default: 64 MiB of float32. Measured at N = 4096, d = 1024,
@@ -55,7 +55,6 @@ FN = "linear_cross_entropy"
 # ∂x = G wᵀ with few rows repacks all of w per block, and each block adds its xᵀG into ∂w.
 LOGITS_BUDGET = 2**24
 MIN_TOKENS = 128  # the default vocabulary chunk leaves room for at least this many tokens
-FUSED_ROWS, MIN_SUB_WIDTH = 4096, 128  # see `_sub_rows`
 
 
 # -------------------------------------------------------------------- chunk statistics (exact)
@@ -81,15 +80,6 @@ class Partials(NamedTuple):
     count: jax.Array
 
 
-def _shift(x, m):
-    """(d, err) with x − m = d + err exactly (TwoSum on halves: nothing overflows)."""
-    big = jnp.finfo(x.dtype).max
-    a, b = jnp.maximum(x, -big) * 0.5, m * 0.5
-    d = a - b
-    err = (a - (d + b)) - (b - ((d + b) - d))
-    return x - m, err * 2
-
-
 def _chunk_logits(x_chunk, w_chunk, bias_chunk, softcap):
     """(z, t): the block's logits in the compute dtype, and t = tanh(r/c) (None w/o softcap).
 
@@ -109,33 +99,19 @@ def _chunk_logits(x_chunk, w_chunk, bias_chunk, softcap):
     return jnp.maximum(softcap * t, -softcap), t
 
 
-def _sub_rows(tokens, width):
-    """How many sub-rows to cut each row of a [tokens, width] logits block into: the
-    smallest power of two k dividing width with tokens·k ≥ `FUSED_ROWS` and sub-rows of at
-    least `MIN_SUB_WIDTH` (1 if there is none).
-
-    XLA on CPU fuses the row reductions of `Stats` into one kernel only over ≥ 4096 rows;
-    over fewer, longer rows it materializes their shared terms (measured for a [512, 65536]
-    block: 472 ms for (m, s), 19 ms as [8192, 4096] sub-rows combined exactly).
-    """
-    k = 1
-    while tokens * k < FUSED_ROWS and width % (2 * k) == 0 and width // (2 * k) >= MIN_SUB_WIDTH:
-        k *= 2
-    return k if tokens * k >= FUSED_ROWS else 1
-
-
 def _partials_of_logits(z, labels, vocab_start, *, sums=True):
     """`Partials` of a logits block z [T, Vc] whose column j is class `vocab_start + j`.
 
-    Computed over k sub-rows of each row (`_sub_rows`), combined exactly. sums=False leaves
-    out sum_shift (0): only label smoothing needs it, and a third row sum costs a pass.
+    Computed over k sub-rows of each row (`jaxsoft.softmax.sub_rows`), combined exactly.
+    sums=False leaves out sum_shift (0): only label smoothing needs it, and a third row sum
+    costs a pass.
     `vocab_start` may also be one start per row ([T]).
     """
     tokens, width = z.shape
-    k = _sub_rows(tokens, width)
+    k = sub_rows(tokens, width)
     if k > 1:
-        starts = jnp.asarray(vocab_start).astype(labels.dtype)[..., None] + jnp.arange(
-            k, dtype=labels.dtype) * (width // k)
+        starts = (jnp.reshape(vocab_start, (-1, 1)).astype(labels.dtype)
+                  + jnp.arange(k, dtype=labels.dtype)[None, :] * (width // k))
         p = _partials_of_logits(z.reshape(tokens * k, width // k), jnp.repeat(labels, k),
                                 jnp.broadcast_to(starts, (tokens, k)).reshape(-1), sums=sums)
         return jax.tree.map(lambda a: a[0], _combine(
@@ -181,10 +157,9 @@ def _chunk_sum(a):
 def _combine(partials, reduce_max=_chunk_max, reduce_sum=_chunk_sum):
     """Combine the `Partials` of several vocabulary chunks into those of their union, exactly.
 
-    M = max_c m_c and 1 + s = Σ_c (1 + s_c) e^{m_c − M}, summed as non-negative terms: the
-    chunk(s) holding M add s_c and a tie count exactly, the others (1 + s_c)·e^{δ}(1 + ε) with
-    m_c − M = δ + ε recovered by TwoSum. z_y and the counts are sums (z_y is 0 outside the
-    label's chunk); sum_shift moves each chunk's Σ(z_j − m_c) to the new max by count·(m_c − M).
+    (m, s) by `jaxsoft.softmax.merge`: M = max_c m_c, 1 + s = Σ_c (1 + s_c) e^{m_c − M} as
+    non-negative terms. z_y and the counts are sums (z_y is 0 outside the label's chunk);
+    sum_shift moves each chunk's Σ(z_j − m_c) to the new max by count·(m_c − M).
 
     Args:
       partials: `Partials` whose fields carry the chunks along the axis the reductions reduce.
@@ -196,12 +171,7 @@ def _combine(partials, reduce_max=_chunk_max, reduce_sum=_chunk_sum):
       `Partials` of the union (the shape of the reductions' results).
     """
     p = partials
-    m = reduce_max(p.m)
-    # keep = 1 for a chunk below the max, 0 for the chunk(s) holding it (as Stats does).
-    keep = jnp.minimum((m - p.m) * (1 / jnp.finfo(p.m.dtype).tiny), 1)
-    delta, err = _shift(p.m, m)
-    below = keep * ((1 + p.s) * jnp.exp(delta) * (1 + err))
-    s = reduce_sum(below + (1 - keep) * p.s) + (reduce_sum(1 - keep) - 1)
+    m, s, (delta, err) = merge(p.m, p.s, reduce_max, reduce_sum)
     moved = jnp.where(p.count > 0, p.count * (delta + err), 0)  # empty chunks: δ may be −inf
     return Partials(m=m, s=s, z_y=reduce_sum(p.z_y), sum_shift=reduce_sum(p.sum_shift + moved),
                     count=reduce_sum(p.count))
@@ -271,7 +241,7 @@ def _token_loss(rows, keep, poison, smoothing, z_loss):
     """Per-token loss from a row's combined `Partials` (the core CE's formula), and the row
     stats (m, log1p(s), lse) the gradient needs."""
     log1p_s = jnp.log1p(jnp.maximum(rows.s, 0))
-    d_y, err_y = _shift(rows.z_y, rows.m)
+    d_y, err_y = two_diff_halved(rows.z_y, rows.m)
     loss = (log1p_s - d_y) - err_y  # −log softmax_y, both terms ≥ 0
     if smoothing:
         mean_shift = rows.sum_shift / jnp.maximum(rows.count, 1)
