@@ -61,7 +61,7 @@ def _ce_int_forward(x, labels, where, opts):
     classes = x.shape[axis]
     lab = jnp.expand_dims(labels, axis)
     d_y, err_y = st.shift(jnp.take_along_axis(st.x, jnp.clip(lab, 0, classes - 1), axis))
-    log1p_s = st.log1p_s
+    log1p_s = st.row_log1p_s
     loss = (log1p_s - d_y) - err_y  # −log softmax_y, both terms ≥ 0
     if smoothing:
         # α/K on each of the K unmasked classes: Σ_j (log1p(s) − (z_j − m)) / K.
@@ -232,7 +232,7 @@ def _ce_soft_forward(x, labels, where, axis):
         labels = jnp.where(where, labels, 0)
     # y·(−log softmax) = y·(log1p(s) − err) + 2·y·(m/2 − x/2): every term ≥ 0, and the halves
     # keep y·(m − x) finite whenever it is (x = −max, m = max, y < 1/2).
-    log1p_s = st.log1p_s
+    log1p_s = st.row_log1p_s
     gap = jnp.where(labels == 0, 0, st.m * 0.5 - st.x * 0.5)  # 0·log 0 = 0
     terms = labels * (log1p_s - st.err) + 2 * (labels * gap)
     loss = jnp.sum(terms, axis=axis)
