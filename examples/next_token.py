@@ -22,8 +22,8 @@ temporary memory, `jit(step).lower(...).compile().memory_analysis().temp_size_in
 the scratch buffers of the compiled program (parameters, inputs and outputs excluded), a
 plan rather than a measurement of the process. Heads: the naive ones on materialized logits
 (optax's CE, jaxsoft's CE), and `linear_cross_entropy` with its default chunks and with
---token-chunk (the default blocks hold up to 2**24 logits, 64 MiB, and XLA CPU plans several
-of them live at once: token_chunk trades speed for memory). `--rss`
+--token-chunk (the default blocks hold up to 512 tokens and 2**25 logits, 128 MiB, and XLA
+CPU plans a few of them live at once: token_chunk trades speed for memory). `--rss`
 adds each step's peak resident memory above its setup, measured in a child process (VmHWM
 after resetting it through /proc/self/clear_refs; Linux only).
 

@@ -203,14 +203,39 @@ def test_matmul_count(reduction, vocab_chunk, matmuls):
 
 
 def test_default_chunk_policy():
-    assert linear.default_chunks(1024, 8192) == (1024, 8192)
-    tokens, vocab = linear.default_chunks(4096, 65_536)  # V in one chunk, 256-token blocks
-    assert (tokens, vocab) == (256, 65_536)
+    assert linear.default_chunks(1024, 8192) == (512, 8192)  # at most MAX_TOKENS
+    tokens, vocab = linear.default_chunks(4096, 65_536)  # V in one chunk, 512-token blocks
+    assert (tokens, vocab) == (512, 65_536)
     tokens, vocab = linear.default_chunks(100_000, 128_256)  # Llama 3: V in one chunk
-    assert vocab == 128_256 and 128 <= tokens and tokens * vocab <= linear.LOGITS_BUDGET
+    assert vocab == 128_256 and 256 <= tokens and tokens * vocab <= linear.LOGITS_BUDGET
     tokens, vocab = linear.default_chunks(100_000, 256_000)  # Gemma: two vocabulary chunks
     assert vocab == 128_000 and tokens * vocab <= linear.LOGITS_BUDGET
     assert linear.default_chunks(1, 10) == (1, 10)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_dw_added_in_pieces_matches_the_naive_ce_float64(reduction, monkeypatch, x64):
+    """∂w updated two columns at a time (`_add_dw`; ragged: 11 = 5·2 + 1, and 3-wide chunks)."""
+    monkeypatch.setattr(linear, "DW_PIECE", 2 * D)
+    _compare((2, 7), jnp.float64, True, dict(ALL, reduction=reduction), (4, None), rtol=1e-10)
+    _compare((2, 7), jnp.float64, True, dict(ALL, reduction=reduction), (4, 3), rtol=1e-10)
+
+
+def test_no_w_sized_temporary_besides_dw(monkeypatch):
+    """∂w's block updates go in pieces (`_add_dw`): XLA plans no second ∂w-sized array (it
+    does when one matmul makes the whole update: the check can fail). Compiled only."""
+    n, d, vocab = 256, 1024, 65_536
+    args = [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in
+            (((n, d), jnp.float32), ((d, vocab), jnp.float32), ((n,), jnp.int32))]
+
+    def temps(piece):
+        monkeypatch.setattr(linear, "DW_PIECE", piece)
+        grad = jax.jit(jax.grad(lambda x, w, y: LCE(x, w, y, reduction="mean", token_chunk=64),
+                                argnums=(0, 1)))
+        return grad.lower(*args).compile().memory_analysis().temp_size_in_bytes
+
+    dw_bytes = d * vocab * 4
+    assert temps(2**19) < dw_bytes / 8 and temps(d * vocab) >= dw_bytes
 
 
 # ------------------------------------------------------------------------- dtypes, numerics

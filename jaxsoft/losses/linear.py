@@ -48,13 +48,19 @@ from jaxsoft.losses.cross_entropy import _row_factor
 from jaxsoft.softmax import Stats, merge, sub_rows, two_diff_halved
 
 FN = "linear_cross_entropy"
-# Elements in one chunk of logits by default: 64 MiB of float32. Measured at N = 4096, d = 1024,
-# V = 65536 (jitted value_and_grad of the mean, 2-core CPU, naive 5.13 s and 2048 MiB of
-# planned temporaries): blocks of 64/128/256/512/1024 tokens took 6.48/5.51/4.78/4.55/4.26 s
-# and planned 273/289/322/388/520 MiB (∂w alone is 256 MiB). Small blocks lose on the matmuls:
-# ∂x = G wᵀ with few rows repacks all of w per block, and each block adds its xᵀG into ∂w.
-LOGITS_BUDGET = 2**24
-MIN_TOKENS = 128  # the default vocabulary chunk leaves room for at least this many tokens
+# Elements in one chunk of logits by default: 128 MiB of float32. Measured at N = 4096,
+# d = 1024, V = 65536 (jitted value_and_grad of the mean, 2-core CPU; naive 4.99 s and
+# 2048 MiB of planned temporaries): blocks of 64/128/256/512/1024 tokens took
+# 7.40/5.67/4.87/4.42/4.23 s and planned 25/42/75/142/276 MiB. Small blocks lose on the
+# matmuls: ∂x = G wᵀ with few rows repacks all of w per block, and each block adds its xᵀG
+# into ∂w.
+LOGITS_BUDGET = 2**25
+MIN_TOKENS = 256  # the default vocabulary chunk leaves room for at least this many tokens
+# ... and a default token chunk holds at most MAX_TOKENS: at d = 256, V = 16384
+# (examples/next_token.py) 512-token blocks took 396 ms a step and planned 69 MiB, 2048-token
+# blocks 451 ms and 260 MiB.
+MAX_TOKENS = 512
+DW_PIECE = 2**21  # elements of dw updated by one matmul (`_add_dw`)
 
 
 # -------------------------------------------------------------------- chunk statistics (exact)
@@ -315,14 +321,28 @@ def _rows(x_c, w, bias, labels_c, opts, vocab_start=0):
     return jax.tree.map(lambda a: a[0], _combine(stacked))
 
 
+def _add_dw(dw, x_c, g_in, start, acc):
+    """dw[:, start:start + n] += x_cᵀ G, in pieces of ≤ `DW_PIECE` elements: XLA on CPU writes
+    a matmul's result to a temporary before adding it, so a piece is all of dw that is ever
+    doubled (measured at N = 4096, d = 1024, V = 65536, 256-token blocks: 322 → 75 MiB of
+    planned temporaries, same time)."""
+    columns = max(DW_PIECE // x_c.shape[1], 1)
+
+    def body(dw, s, m):
+        piece = jnp.matmul(x_c.T, _slice(g_in, s, m, 1), preferred_element_type=acc)
+        return jax.lax.dynamic_update_slice_in_dim(
+            dw, _slice(dw, start + s, m, 1) + piece, start + s, 1), None
+
+    return _chunks(g_in.shape[1], columns, body, dw)[0]
+
+
 def _accumulate(g, x_c, w_k, start, grads):
     """Add one block's contributions: dx_c += G w_kᵀ, dw[:, block] += x_cᵀ G, db += Σ G."""
     dx_c, dw, db = grads
     acc, n = g.dtype, g.shape[1]
     g_in = g.astype(x_c.dtype)  # the matmuls run in the input dtype, accumulate in `acc`
     dx_c = dx_c + jnp.matmul(g_in, w_k.T, preferred_element_type=acc)
-    dw_k = _slice(dw, start, n, 1) + jnp.matmul(x_c.T, g_in, preferred_element_type=acc)
-    dw = jax.lax.dynamic_update_slice_in_dim(dw, dw_k, start, 1)
+    dw = _add_dw(dw, x_c, g_in, start, acc)
     if db is not None:
         db = jax.lax.dynamic_update_slice_in_dim(db, _slice(db, start, n, 0) + g.sum(0),
                                                  start, 0)
@@ -467,11 +487,15 @@ def _even_chunk(total, most):
 
 def default_chunks(tokens, vocab):
     """The default (token_chunk, vocab_chunk): one chunk of logits holds ≤ `LOGITS_BUDGET`
-    elements (64 MiB of float32); vocab_chunk = V when V ≤ LOGITS_BUDGET / MIN_TOKENS
-    (131072, which holds Llama 3's 128256), else V split into equal chunks no larger than
-    that."""
+    elements (128 MiB of float32) and ≤ `MAX_TOKENS` tokens; vocab_chunk = V when V ≤
+    LOGITS_BUDGET / MIN_TOKENS (131072, which holds Llama 3's 128256), else V split into
+    equal chunks no larger than that."""
     vocab_chunk = _even_chunk(vocab, LOGITS_BUDGET // MIN_TOKENS)
-    return _even_chunk(tokens, LOGITS_BUDGET // vocab_chunk), vocab_chunk
+    return _token_chunk(tokens, vocab_chunk), vocab_chunk
+
+
+def _token_chunk(tokens, vocab_chunk):
+    return _even_chunk(tokens, min(LOGITS_BUDGET // vocab_chunk, MAX_TOKENS))
 
 
 def _chunk_arg(value, name, fn=FN):
@@ -522,7 +546,7 @@ def _options(tokens, local_vocab, *, ignore_index, label_smoothing, z_loss, soft
     vocab_chunk = _chunk_arg(vocab_chunk, "vocab_chunk", fn)
     vocab_chunk = min(vocab_chunk or default_chunks(tokens, local_vocab)[1], local_vocab)
     if token_chunk is None:  # the default for the vocab_chunk in use
-        token_chunk = _even_chunk(tokens, LOGITS_BUDGET // vocab_chunk)
+        token_chunk = _token_chunk(tokens, vocab_chunk)
     token_chunk = max(min(token_chunk, tokens), 1)
     return _Opts(float(label_smoothing), float(z_loss),
                  None if ignore_index is None else int(ignore_index),
@@ -556,11 +580,11 @@ def linear_cross_entropy(x, w, labels, *, bias=None, where=None, ignore_index=No
     token is 0.
 
     Memory: the temporaries are blocks of logits (and their G), token_chunk × vocab_chunk in
-    the compute dtype; by default ≤ 2**24 elements (64 MiB of float32) a block, with
-    vocab_chunk = V up to V = 131072. token_chunk trades speed for memory (at N = 4096,
-    d = 1024, V = 65536 on a 2-core CPU: the default 256-token blocks 4.78 s and 322 MiB of
-    planned temporaries, 64-token blocks 6.48 s and 273 MiB; the naive head 5.13 s and
-    2048 MiB).
+    the compute dtype; by default ≤ 2**25 elements (128 MiB of float32) and ≤ 512 tokens a
+    block, with vocab_chunk = V up to V = 131072, plus 8 MiB pieces of ∂w's update. token_chunk trades
+    speed for memory (at N = 4096, d = 1024, V = 65536 on a 2-core CPU: the default 512-token
+    blocks 4.42 s and 142 MiB of planned temporaries, 64-token blocks 7.40 s and 25 MiB; the
+    naive head 4.99 s and 2048 MiB).
     For "mean"/"sum" the gradients are computed in the forward pass and stored (x- and
     w-sized residuals; the backward only scales them), which keeps three matmuls when one
     vocabulary chunk holds V (four otherwise: the logits are recomputed once the row
