@@ -581,10 +581,10 @@ def linear_cross_entropy(x, w, labels, *, bias=None, where=None, ignore_index=No
 
     Memory: the temporaries are blocks of logits (and their G), token_chunk × vocab_chunk in
     the compute dtype; by default ≤ 2**25 elements (128 MiB of float32) and ≤ 512 tokens a
-    block, with vocab_chunk = V up to V = 131072, plus 8 MiB pieces of ∂w's update. token_chunk trades
-    speed for memory (at N = 4096, d = 1024, V = 65536 on a 2-core CPU: the default 512-token
-    blocks 4.42 s and 142 MiB of planned temporaries, 64-token blocks 7.40 s and 25 MiB; the
-    naive head 4.99 s and 2048 MiB).
+    block, with vocab_chunk = V up to V = 131072, plus 8 MiB pieces of ∂w's update.
+    token_chunk trades speed for memory (at N = 4096, d = 1024, V = 65536 on a 2-core CPU:
+    the default 512-token blocks 4.42 s and 142 MiB of planned temporaries, 64-token blocks
+    7.40 s and 25 MiB; the naive head 4.99 s and 2048 MiB).
     For "mean"/"sum" the gradients are computed in the forward pass and stored (x- and
     w-sized residuals; the backward only scales them), which keeps three matmuls when one
     vocabulary chunk holds V (four otherwise: the logits are recomputed once the row
