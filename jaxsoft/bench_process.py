@@ -92,9 +92,10 @@ def linear_ce_rows(quick, reps, lim, only=None) -> list[bm.Row]:
     """value_and_grad w.r.t. (x, w) of the mean cross-entropy of the logits x @ w ([N, d] @
     [d, V]) with integer labels: `jaxsoft.linear_cross_entropy` (once it exists), optax on the
     materialized logits (naive), and torch (`F.linear_cross_entropy`, chunked, where it exists;
-    else naive). Each in its own child process: time and peak memory. GFLOP/s counts the three
-    N·d·V matmuls (logits, ∂x, ∂w). At the full size (N=4096, d=1024, V=65536) a CPU call takes
-    seconds, so its median is of at most 3 repetitions."""
+    else naive). Each in its own child process: time, peak memory and (jax) XLA's planned
+    temporaries. GFLOP/s counts the three N·d·V matmuls (logits, ∂x, ∂w). At the full size
+    (N=4096, d=1024, V=65536) a CPU call takes seconds, so its median is of at most 3
+    repetitions."""
     if not bm._selected(LINEAR_CE, only):
         return []
     shape = LINEAR_CE_SHAPES[quick]
@@ -104,7 +105,8 @@ def linear_ce_rows(quick, reps, lim, only=None) -> list[bm.Row]:
     ours = results["jaxsoft"]["median_ms"] if "jaxsoft" in results else None
     n, d, v = shape
     return [bm.make_row(LINEAR_CE, shape, "float32", impl, r["median_ms"], lim, ours_ms=ours,
-                        flops=6 * n * d * v, peak_mb=r["peak_mb"], note=r["note"])
+                        flops=6 * n * d * v, peak_mb=r["peak_mb"], planned_mb=r["planned_mb"],
+                        note=r["note"])
             for impl, r in results.items()]
 
 
@@ -119,15 +121,16 @@ def _run_child(impl, shape, reps) -> dict:
 
 
 def linear_ce_child(impl, shape, reps):
-    """In a child process: print one JSON line with median_ms, peak_mb and note."""
+    """In a child process: print one JSON line with median_ms, peak_mb, planned_mb and note."""
     fn, args, note = _linear_ce(impl, *shape)
+    planned = None if impl == "torch" else fn.memory_analysis().temp_size_in_bytes / 2**20
     _release_free_memory()
     base = _status_mb("VmRSS")
     _restart_peak()
     ms = bm.median_ms(fn, *args, reps=reps)
     peak = _status_mb("VmHWM")
     print(json.dumps({"median_ms": ms, "peak_mb": None if base is None else peak - base,
-                      "note": note}))
+                      "planned_mb": planned, "note": note}))
 
 
 def _linear_ce(impl, n, d, v):

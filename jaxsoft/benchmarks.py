@@ -66,6 +66,7 @@ class Row:
     fraction_of_limit: float | None = None  # of the copy bandwidth (GB/s) or matmul (GFLOP/s)
     ratio_ours_over_impl: float | None = None
     peak_mb: float | None = None  # peak RSS above the inputs, where measured
+    planned_mb: float | None = None  # XLA's planned temporaries (memory_analysis), where compiled
     note: str | None = None
     env: str = dataclasses.field(default_factory=malloc_env)
 
@@ -374,7 +375,7 @@ def format_markdown(lim: dict, rows: list[Row]) -> str:
         peak = any(r.peak_mb is not None for r in group)
         lines += ["", f"### {name}", "",
                   "| shape | dtype | impl | median ms | jaxsoft / impl | throughput | of limit |"
-                  + (" peak MB |" if peak else ""), "|---" * (7 + peak) + "|"]
+                  + (" peak MB | planned MB |" if peak else ""), "|---" * (7 + 2 * peak) + "|"]
         for r in group:
             rate = (_cell(r.gbps, "{:.1f} GB/s") if r.gbps is not None
                     else _cell(r.gflops, "{:.1f} GFLOP/s"))
@@ -383,7 +384,8 @@ def format_markdown(lim: dict, rows: list[Row]) -> str:
             lines.append(f"| {'×'.join(map(str, r.shape))} | {r.dtype} | {impl} | "
                          f"{r.median_ms:.3g} | {_cell(r.ratio_ours_over_impl, '{:.2f}')} | "
                          f"{rate} | {_cell(r.fraction_of_limit, '{:.1%} of ' + limit)} |"
-                         + (f" {_cell(r.peak_mb, '{:.0f}')} |" if peak else ""))
+                         + (f" {_cell(r.peak_mb, '{:.0f}')} | {_cell(r.planned_mb, '{:.0f}')} |"
+                            if peak else ""))
     return "\n".join(lines)
 
 

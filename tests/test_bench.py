@@ -55,6 +55,7 @@ def test_bench_quick_cli_writes_rows(tmp_path, capsys):
     linear = [r for r in rows if r["workload"] == "linear CE value_and_grad"]
     assert "optax" in {r["impl"] for r in linear}
     assert all(r["peak_mb"] >= 0 and r["gflops"] > 0 for r in linear)
+    assert all((r["planned_mb"] is None) == (r["impl"] == "torch") for r in linear)
     assert "### linear CE value_and_grad" in capsys.readouterr().out
 
 
