@@ -1,7 +1,7 @@
 """The softmax family against a 120-digit oracle, the seeds' identities, and the conventions."""
 
+import importlib
 import pathlib
-import sys
 
 import hypothesis.extra.numpy as hnp
 import jax
@@ -12,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxsoft
-from jaxsoft import softmax as _unused  # noqa: F401  (the module, for the next line)
 
-SOFTMAX = sys.modules["jaxsoft.softmax"]  # `jaxsoft.softmax` the attribute is the function
+SOFTMAX = importlib.import_module("jaxsoft.softmax")  # the module (jaxsoft.softmax: the function)
 ORACLE = np.load(pathlib.Path(__file__).parent / "oracle" / "softmax.npz")
 DTYPES = {"f32": np.float32, "f64": np.float64}
 
