@@ -163,16 +163,23 @@ class Stats:
 
     Few long rows (over the last axis) are cut into k sub-rows (`sub_rows`) whose statistics
     are merged exactly (`merge`): XLA fuses the two passes only over enough rows.
+
+    exact=False (for the softmax, which only divides by 1 + s): s = Σ_j e^{fl(x_j − m)} − 1,
+    one sum of one exp per element, as jax.nn. 1 + s is then within ~2 ulp (relative) of the
+    true Σ_j e^{x_j − m} ≥ 1: the rounding of x_j − m changes a term by ≤ |d|·e^{d}·u ≤ u/e
+    relative to the max's 1, and summation adds its own rounding; s itself is only accurate
+    in absolute terms, so lse, log1p_s and the losses need exact=True.
     """
 
-    def __init__(self, x, axes, where):
+    def __init__(self, x, axes, where, exact=True):
         if where is not None:
             x = jnp.where(where, x, -jnp.inf)
         big = jnp.finfo(x.dtype).max
         last = x.ndim - 1
         k = sub_rows(x.size // x.shape[-1], x.shape[-1]) if tuple(axes) == (last,) else 1
         if k > 1:
-            part = Stats(x.reshape(*x.shape[:-1], k, x.shape[-1] // k), (last + 1,), None)
+            part = Stats(x.reshape(*x.shape[:-1], k, x.shape[-1] // k), (last + 1,), None,
+                         exact)
             m, s, _ = merge(part.m, part.s, functools.partial(jnp.max, axis=last, keepdims=True),
                             functools.partial(jnp.sum, axis=last, keepdims=True))
             self.x, self.m, self.s = x, m[..., 0], s[..., 0]
@@ -184,6 +191,9 @@ class Stats:
         self.floor = jnp.maximum(self.m - big * 0.5, -big)
         shifted, err = two_diff(jnp.maximum(x, self.floor), self.m)
         self.d, self.err = x - self.m, err
+        if not exact:  # 1 + s = Σ e^{d}, to ~1 ulp (see the class docstring)
+            self.s = row_sum(jnp.exp(self.d), axes) - 1
+            return
         # keep = 1 for x < m and for −inf entries (−x − big = +inf: the clamp may have lifted
         # them to m = −big), 0 for the maxima; ties = C − Σ keep.
         keep = jnp.minimum(jnp.maximum(shifted * (-1 / jnp.finfo(x.dtype).tiny), -x - big), 1)
@@ -303,7 +313,7 @@ def logsumexp(x, axis=None, *, where=None, keepdims=False):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _softmax(x, axes, where):
-    y = Stats(x, axes, where).softmax()
+    y = Stats(x, axes, where, exact=False).softmax()
     return y if where is None else jnp.where(where, y, 0)
 
 
