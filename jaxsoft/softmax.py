@@ -8,7 +8,9 @@ so log Σ_j e^{x_j} = m + log1p(s) and log_softmax_i = (x_i − m) − log1p(s) 
 the dominant class gets −log1p(s) (≈ −s, to full relative precision) where the textbook
 x − m − log Σ returns 0. The rounding error of each subtraction x_j − m is recovered exactly
 (TwoSum) and folded in as e^{d}(1 + err), so a confident prediction's tiny loss keeps all its
-digits. The tie count makes rows with equal maxima exact as well.
+digits. The tie count makes rows with equal maxima exact as well. The softmax itself only
+divides by 1 + s, which a plain Σ_j e^{fl(x_j − m)} gives to ~2 ulp, so it sums that
+(`Stats(exact=False)`) and keeps the TwoSum for its outputs e^{x_i − m}.
 
 Every function is a `jax.custom_jvp` with the closed-form tangent from the notes:
 softmax: ẏ = y ⊙ (ẋ − ⟨y, ẋ⟩), log_softmax: ẏ = ẋ − ⟨softmax, ẋ⟩, logsumexp: ⟨softmax, ẋ⟩.
