@@ -193,7 +193,7 @@ class Stats:
         self.floor = jnp.maximum(self.m - big * 0.5, -big)
         shifted, err = two_diff(jnp.maximum(x, self.floor), self.m)
         self.d, self.err = x - self.m, err
-        if not exact:  # 1 + s = Σ e^{d}, to ~1 ulp (see the class docstring)
+        if not exact:  # 1 + s = Σ e^{d}, to ~2 ulp (see the class docstring)
             self.s = row_sum(jnp.exp(self.d), axes) - 1
             return
         # keep = 1 for x < m and for −inf entries (−x − big = +inf: the clamp may have lifted

@@ -70,9 +70,9 @@ class Partials(NamedTuple):
     """Exact per-token statistics of one vocabulary chunk (or of several, once combined).
 
     Every field has the tokens' shape [T] (plus any leading chunk axis):
-      m: max of the chunk's logits (−finfo.max for a chunk with no column).
-      s: Σ_{j∈c} e^{z_j − m} − 1, as `Stats.s` (ties − 1 + Σ_{z<m} e^{d}(1 + err)); −1 for an
-        empty chunk.
+      m: max of the chunk's logits (−finfo.max for a chunk of −inf logits).
+      s: Σ_{j∈c} e^{z_j − m} − 1, as `Stats.s` (ties − 1 + Σ_{z<m} e^{d}(1 + err)); −1 for a
+        chunk of −inf logits.
       z_y: the target logit if the label falls in the chunk, else 0 (so a sum over chunks
         picks it out exactly).
       sum_shift: Σ_{j∈c} (z_j − m), each term exact (≤ 0), for label smoothing.
@@ -178,7 +178,7 @@ def _combine(partials, reduce_max=_chunk_max, reduce_sum=_chunk_sum):
     """
     p = partials
     m, s, (delta, err) = merge(p.m, p.s, reduce_max, reduce_sum)
-    moved = jnp.where(p.count > 0, p.count * (delta + err), 0)  # empty chunks: δ may be −inf
+    moved = p.count * (delta + err)
     return Partials(m=m, s=s, z_y=reduce_sum(p.z_y), sum_shift=reduce_sum(p.sum_shift + moved),
                     count=reduce_sum(p.count))
 
