@@ -6,6 +6,7 @@ two separate programs (logits, then the CE on materialized logits) so that XLA c
 logits' arithmetic into the CE's exact row statistics.
 """
 
+import importlib
 import re
 
 import jax
@@ -17,6 +18,7 @@ from jax.experimental import checkify
 import jaxsoft
 from jaxsoft.losses import linear
 
+SOFTMAX = importlib.import_module("jaxsoft.softmax")
 LCE = jaxsoft.linear_cross_entropy
 CE = jaxsoft.softmax_cross_entropy_with_integer_labels
 D, V = 5, 11
@@ -134,18 +136,21 @@ def test_matches_the_naive_ce_float32(shape, bias, options, chunks):
 @pytest.mark.parametrize("options, chunks", [(dict(ALL, reduction="mean"), (4, None)),
                                              (dict(ALL), (5, 8)), ({}, (14, None))])
 def test_sub_rows_match_the_naive_ce_float64(options, chunks, monkeypatch, x64):
-    """Rows cut into sub-rows for XLA's fused reductions (`jaxsoft.softmax.sub_rows`: two
-    here, or three for the 24-wide rows), combined exactly by `_combine`."""
-    monkeypatch.setattr(linear, "sub_rows", lambda rows, width: 3 if width == 24 else
-                        2 if width in (8, 12) else 1)
+    """Block rows cut into sub-rows by `Stats` (`jaxsoft.softmax.sub_rows`: two here, or three
+    for the 24-wide rows) and merged exactly; the reference runs before the patch, whole."""
     options = dict(options)
     where, reduction = options.pop("where", False), options.get("reduction", "none")
     x, w, b, labels, mask = _data((2, 7), jnp.float64, True, where,
                                   options.get("ignore_index"), v=24)
     ct = _cotangent(reduction, (2, 7), jnp.float64)
+    ref, ref_grads = _naive(x, w, b, labels, mask, ct, **options)
+    monkeypatch.setattr(SOFTMAX, "sub_rows", lambda rows, width: 3 if width == 24 else
+                        2 if width in (8, 12) else 1)
+    calls, merge = [], SOFTMAX.merge
+    monkeypatch.setattr(SOFTMAX, "merge", lambda *a: calls.append(1) or merge(*a))
     got, got_grads = _ours(x, w, b, labels, mask, ct, token_chunk=chunks[0],
                            vocab_chunk=chunks[1], **options)
-    ref, ref_grads = _naive(x, w, b, labels, mask, ct, **options)
+    assert calls, "the sub-row path did not run"
     np.testing.assert_allclose(got, ref, rtol=1e-10, atol=0)
     for g, r in zip(got_grads, ref_grads, strict=True):
         assert float(jnp.max(jnp.abs(g - r))) <= 1e-10 * float(jnp.max(jnp.abs(r)))

@@ -45,7 +45,7 @@ import numpy as np
 
 from jaxsoft import _checks
 from jaxsoft.losses.cross_entropy import _row_factor
-from jaxsoft.softmax import Stats, merge, sub_rows, two_diff_halved
+from jaxsoft.softmax import Stats, merge, two_diff_halved
 
 FN = "linear_cross_entropy"
 # Elements in one chunk of logits by default: 128 MiB of float32. Measured at N = 4096,
@@ -108,20 +108,10 @@ def _chunk_logits(x_chunk, w_chunk, bias_chunk, softcap):
 def _partials_of_logits(z, labels, vocab_start, *, sums=True):
     """`Partials` of a logits block z [T, Vc] whose column j is class `vocab_start + j`.
 
-    Computed over k sub-rows of each row (`jaxsoft.softmax.sub_rows`), combined exactly.
-    sums=False leaves out sum_shift (0): only label smoothing needs it, and a third row sum
-    costs a pass.
-    `vocab_start` may also be one start per row ([T]).
+    (m, s) come from `Stats` (which cuts few long rows into sub-rows itself). sums=False
+    leaves out sum_shift (0): only label smoothing needs it, and a third row sum costs a pass.
     """
-    tokens, width = z.shape
-    k = sub_rows(tokens, width)
-    if k > 1:
-        starts = (jnp.reshape(vocab_start, (-1, 1)).astype(labels.dtype)
-                  + jnp.arange(k, dtype=labels.dtype)[None, :] * (width // k))
-        p = _partials_of_logits(z.reshape(tokens * k, width // k), jnp.repeat(labels, k),
-                                jnp.broadcast_to(starts, (tokens, k)).reshape(-1), sums=sums)
-        return jax.tree.map(lambda a: a[0], _combine(
-            jax.tree.map(lambda a: a.reshape(tokens, k).T, p)))
+    width = z.shape[1]
     local = labels - jnp.asarray(vocab_start).astype(labels.dtype)
     st = Stats(z, (1,), None)
     z_y = jnp.take_along_axis(st.x, jnp.clip(local, 0, width - 1)[:, None], axis=1)[:, 0]
