@@ -82,10 +82,7 @@ def row_sum(x, axes):
 def two_diff_halved(x, m):
     """(d, err) with x − m = d + err exactly, for any finite x and m: TwoSum on the halves,
     so nothing overflows; x is clamped at −finfo.max (an −inf gives d = −inf, err finite)."""
-    big = jnp.finfo(x.dtype).max
-    a, b = jnp.maximum(x, -big) * 0.5, m * 0.5
-    d = a - b
-    err = (a - (d + b)) - (b - ((d + b) - d))
+    _, err = two_diff(jnp.maximum(x, -jnp.finfo(x.dtype).max) * 0.5, m * 0.5)
     return x - m, err * 2
 
 
