@@ -21,7 +21,9 @@ softmax 0, log_softmax −inf, logsumexp −inf, and gradient 0. Without `where`
 −inf gives logsumexp −inf (gradient 0) and softmax NaN (0/0); a row holding +inf gives NaN.
 
 Dtypes: bfloat16/float16 are computed in float32 and rounded once; float32/float64 in their
-own precision; results have the input's dtype.
+own precision; results have the input's dtype. The TwoSum is left out for bfloat16/float16
+(`compensated`): float32 without it errs by ≤ ~60 float32 ulps (|x − m| ≤ 104 where e^{x−m}
+counts, each rounding ≤ |x − m|·2^-24/2), far below half an ulp of the 8- or 11-bit result.
 """
 
 from __future__ import annotations
@@ -64,6 +66,13 @@ def two_diff(a, b):
     a_virtual = d + b
     b_virtual = a_virtual - d
     return d, (a - a_virtual) - (b - b_virtual)
+
+
+def compensated(dtype) -> bool:
+    """Whether results in `dtype` need the TwoSum's rounding error of x − m: float32 and
+    float64 do; bfloat16/float16, computed in float32 and rounded once, do not (module
+    docstring)."""
+    return _checks.compute_dtype(dtype) == jnp.dtype(dtype)
 
 
 def row_sum(x, axes):
@@ -163,6 +172,8 @@ class Stats:
     Few long rows (over the last axis) are cut into k sub-rows (`sub_rows`) whose statistics
     are merged exactly (`merge`): XLA fuses the two passes only over enough rows.
 
+    compensate=False (bfloat16/float16 inputs, see `compensated`): err = 0, no TwoSum.
+
     exact=False (for the softmax, which only divides by 1 + s): s = Σ_j e^{fl(x_j − m)} − 1,
     one sum of one exp per element, as jax.nn. 1 + s is then within ~2 ulp (relative) of the
     true Σ_j e^{x_j − m} ≥ 1: the rounding of x_j − m changes a term by ≤ |d|·e^{d}·u ≤ u/e
@@ -170,7 +181,7 @@ class Stats:
     in absolute terms, so lse, log1p_s and the losses need exact=True.
     """
 
-    def __init__(self, x, axes, where, exact=True):
+    def __init__(self, x, axes, where, exact=True, compensate=True):
         if where is not None:
             x = jnp.where(where, x, -jnp.inf)
         big = jnp.finfo(x.dtype).max
@@ -178,17 +189,20 @@ class Stats:
         k = sub_rows(x.size // x.shape[-1], x.shape[-1]) if tuple(axes) == (last,) else 1
         if k > 1:
             part = Stats(x.reshape(*x.shape[:-1], k, x.shape[-1] // k), (last + 1,), None,
-                         exact)
+                         exact, compensate)
             m, s, _ = merge(part.m, part.s, functools.partial(jnp.max, axis=last, keepdims=True),
                             functools.partial(jnp.sum, axis=last, keepdims=True))
             self.x, self.m, self.s = x, m[..., 0], s[..., 0]
+            self.compensate = compensate
             self.floor = jnp.maximum(self.m - big * 0.5, -big)
             self.d, self.err = self.shift(x)
             return
         self.x, self.m = x, jnp.maximum(jnp.max(x, axis=axes, keepdims=True), -big)
+        self.compensate = compensate
         # Below `floor`, e^{x − m} = 0 (the clamp changes no term of the sum).
         self.floor = jnp.maximum(self.m - big * 0.5, -big)
-        shifted, err = two_diff(jnp.maximum(x, self.floor), self.m)
+        clamped = jnp.maximum(x, self.floor)
+        shifted, err = two_diff(clamped, self.m) if compensate else (clamped - self.m, 0.0)
         self.d, self.err = x - self.m, err
         if not exact:  # 1 + s = Σ e^{d}, to ~2 ulp (see the class docstring)
             self.s = row_sum(jnp.exp(self.d), axes) - 1
@@ -202,7 +216,10 @@ class Stats:
 
     def shift(self, x):
         """(d, err): d = fl(x − m) and err its rounding error, x − m = d + err exactly for
-        x ≥ floor (below it e^{d} = 0, d ≤ −finfo.max/2 or −inf, and err is finite)."""
+        x ≥ floor (below it e^{d} = 0, d ≤ −finfo.max/2 or −inf, and err is finite); err = 0
+        without `compensate`."""
+        if not self.compensate:
+            return x - self.m, 0.0
         _, err = two_diff(jnp.maximum(x, self.floor), self.m)
         return x - self.m, err
 
@@ -262,16 +279,16 @@ def _recomputed(tangent_fn):
 # ----------------------------------------------------------------------------------- logsumexp
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
-def _logsumexp(x, axes, where):
-    return Stats(x, axes, where).lse
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 3))
+def _logsumexp(x, axes, where, compensate):
+    return Stats(x, axes, where, compensate=compensate).lse
 
 
 @_logsumexp.defjvp
-def _logsumexp_jvp(axes, primals, tangents):
+def _logsumexp_jvp(axes, compensate, primals, tangents):
     x, where = primals
     x_dot, _ = tangents
-    st = Stats(x, axes, where)
+    st = Stats(x, axes, where, compensate=compensate)
 
     def tangent(x, m, log1p_s, where, x_dot):
         return jnp.sum(probs(x, m, log1p_s, where) * x_dot, axis=axes, keepdims=True)
@@ -303,24 +320,24 @@ def logsumexp(x, axis=None, *, where=None, keepdims=False):
       Array(10000.693, dtype=float32)
     """
     x, axes, where = _prepare(x, axis, where, "logsumexp")
-    out = _logsumexp(_checks.upcast(x), axes, where).astype(x.dtype)
+    out = _logsumexp(_checks.upcast(x), axes, where, compensated(x.dtype)).astype(x.dtype)
     return out if keepdims else jnp.squeeze(out, axes)
 
 
 # ------------------------------------------------------------------------------------- softmax
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
-def _softmax(x, axes, where):
-    y = Stats(x, axes, where, exact=False).softmax()
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 3))
+def _softmax(x, axes, where, compensate):
+    y = Stats(x, axes, where, exact=False, compensate=compensate).softmax()
     return y if where is None else jnp.where(where, y, 0)
 
 
 @_softmax.defjvp
-def _softmax_jvp(axes, primals, tangents):
+def _softmax_jvp(axes, compensate, primals, tangents):
     x, where = primals
     x_dot, _ = tangents
-    y = _softmax(x, axes, where)
+    y = _softmax(x, axes, where, compensate)
     # ẏ = y ⊙ (ẋ − ⟨y, ẋ⟩): the Jacobian y_n(δ_nm − y_m) applied without being built.
     return y, y * (x_dot - jnp.sum(y * x_dot, axis=axes, keepdims=True))
 
@@ -349,23 +366,23 @@ def softmax(x, axis=-1, where=None):
       Array([0.09003057, 0.24472848, 0.66524094], dtype=float32)
     """
     x, axes, where = _prepare(x, axis, where, "softmax")
-    return _softmax(_checks.upcast(x), axes, where).astype(x.dtype)
+    return _softmax(_checks.upcast(x), axes, where, compensated(x.dtype)).astype(x.dtype)
 
 
 # --------------------------------------------------------------------------------- log_softmax
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
-def _log_softmax(x, axes, where):
-    y = Stats(x, axes, where).log_softmax()
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 3))
+def _log_softmax(x, axes, where, compensate):
+    y = Stats(x, axes, where, compensate=compensate).log_softmax()
     return y if where is None else jnp.where(where, y, -jnp.inf)
 
 
 @_log_softmax.defjvp
-def _log_softmax_jvp(axes, primals, tangents):
+def _log_softmax_jvp(axes, compensate, primals, tangents):
     x, where = primals
     x_dot, _ = tangents
-    y = _log_softmax(x, axes, where)
+    y = _log_softmax(x, axes, where, compensate)
 
     def tangent(y, where, x_dot):
         # exp(log ŷ) recomputed from the output instead of stored.
@@ -400,7 +417,7 @@ def log_softmax(x, axis=-1, where=None):
       Array([-4.248354e-18, -4.000000e+01], dtype=float32)
     """
     x, axes, where = _prepare(x, axis, where, "log_softmax")
-    return _log_softmax(_checks.upcast(x), axes, where).astype(x.dtype)
+    return _log_softmax(_checks.upcast(x), axes, where, compensated(x.dtype)).astype(x.dtype)
 
 
 # ---------------------------------------------------------------------------- teaching helpers

@@ -416,6 +416,52 @@ def test_low_precision_is_computed_in_float32_and_rounded_once(dtype):
         assert np.all(np.abs(np.asarray(got, np.float64) - rounded) <= spacing)
 
 
+def _low_precision_oracle(dtype):
+    """The f32 oracle rows rounded to `dtype` (rows holding +inf or only −inf there dropped)
+    and, in float64 from those values (x_j − m is exact there), (lse, log_softmax, softmax)."""
+    x = np.asarray(jnp.asarray(ORACLE["f32_x"]).astype(dtype), np.float64)
+    x = x[~np.any(np.isposinf(x), axis=1) & np.any(np.isfinite(x), axis=1)]
+    m = x.max(axis=1, keepdims=True)
+    d = x - m
+    top = np.argmax(x, axis=1)[:, None] == np.arange(x.shape[1])
+    big_l = np.log1p(np.where(top, 0, np.exp(d)).sum(axis=1, keepdims=True))
+    return x, m[:, 0] + big_l[:, 0], d - big_l, np.exp(d - big_l)
+
+
+def _low_ulps(got, true, dtype):
+    """|got − round(true)| in ulps of `dtype` at round(true); equal infinities are 0 apart,
+    and subnormal truths accept any |got| ≤ tiny (flushed to zero, as `ulps`)."""
+    got = np.asarray(jnp.asarray(got).astype(jnp.float32), np.float64)
+    rounded = np.asarray(jnp.asarray(true, jnp.float32).astype(dtype).astype(jnp.float32),
+                         np.float64)
+    fi = jnp.finfo(dtype)
+    mag = np.maximum(np.abs(np.where(np.isfinite(rounded), rounded, 0)), float(fi.tiny))
+    spacing = 2.0 ** np.floor(np.log2(mag)) * float(fi.eps)
+    with np.errstate(invalid="ignore"):
+        err = np.abs(got - rounded) / spacing
+    flushed = (np.abs(true) < float(fi.tiny)) & (np.abs(got) <= float(fi.tiny))
+    return np.where((got == rounded) | flushed, 0.0, err)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_low_precision_within_1_ulp_of_the_rounded_oracle(dtype):
+    """bf16/f16 skip the TwoSum (`softmax.compensated`); float32 without it must still round
+    to within 1 ulp of the true value in the 8- or 11-bit format, dominant classes included."""
+    x64, lse, lsm, probs = _low_precision_oracle(dtype)
+    x = jnp.asarray(x64).astype(dtype)
+    checks = [(jaxsoft.logsumexp(x, axis=-1), lse), (jaxsoft.log_softmax(x), lsm),
+              (jaxsoft.softmax(x), probs)]
+    for label in range(x.shape[1]):
+        labels = jnp.full(x.shape[0], label)
+        checks += [(jaxsoft.softmax_cross_entropy_with_integer_labels(x, labels), -lsm[:, label]),
+                   (jaxsoft.softmax_cross_entropy(x, jax.nn.one_hot(labels, x.shape[1],
+                                                                   dtype=dtype)),
+                    -lsm[:, label])]
+    for got, true in checks:
+        assert got.dtype == dtype
+        assert np.max(_low_ulps(got, true, dtype)) <= 1
+
+
 def test_axis_and_tuple_axes():
     x = jax.random.normal(jax.random.key(0), (3, 4, 5))
     np.testing.assert_allclose(jaxsoft.softmax(x, axis=1),

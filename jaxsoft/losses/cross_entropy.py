@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 from jaxsoft import _checks
-from jaxsoft.softmax import Stats, _log_softmax, _recomputed, probs
+from jaxsoft.softmax import Stats, _log_softmax, _recomputed, compensated, probs
 
 
 def _row_factor(valid, ignored, nonempty):
@@ -56,8 +56,8 @@ def _ce_int(x, labels, where, opts):
 
 def _ce_int_forward(x, labels, where, opts):
     """(per-example loss, the row stats the backward reuses): one max pass, one sum pass."""
-    axis, smoothing, z_loss, ignore_index = opts
-    st = Stats(x, (axis,), where)
+    axis, smoothing, z_loss, ignore_index, compensate = opts
+    st = Stats(x, (axis,), where, compensate=compensate)
     classes = x.shape[axis]
     lab = jnp.expand_dims(labels, axis)
     d_y, err_y = st.shift(jnp.take_along_axis(st.x, jnp.clip(lab, 0, classes - 1), axis))
@@ -123,7 +123,7 @@ def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, w
 def _ce_int_jvp(opts, primals, tangents):
     x, labels, where = primals
     x_dot = tangents[0]
-    axis, smoothing, z_loss, ignore_index = opts
+    axis, smoothing, z_loss, ignore_index, _ = opts
     loss, stats = _ce_int_forward(x, labels, where, opts)
 
     def tangent(x, labels, where, stats, x_dot):
@@ -200,7 +200,8 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
         if where is not None:
             _checks.runtime_check(jnp.any(where, axis=axis), f"{fn}: a row of `where` is all "
                                   "False (no class to predict)")
-    opts = (axis, float(label_smoothing), float(z_loss), ignore_index)
+    opts = (axis, float(label_smoothing), float(z_loss), ignore_index,
+            compensated(logits.dtype))
     loss = _ce_int(_checks.upcast(logits), labels, where, opts)
     counted = jnp.ones(labels.shape, bool)
     if ignore_index is not None:
@@ -221,18 +222,18 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
-def _ce_soft(x, labels, where, axis):
-    return _ce_soft_forward(x, labels, where, axis)[0]
+def _ce_soft(x, labels, where, opts):
+    return _ce_soft_forward(x, labels, where, *opts)[0]
 
 
-def _ce_soft_forward(x, labels, where, axis):
+def _ce_soft_forward(x, labels, where, axis, compensate=True):
     """(per-example loss, the row stats the backward reuses, NaN-poisoned for invalid rows).
 
     One pass over (x, y) after the row stats, in arithmetic only: XLA on CPU keeps a compare
     or select out of the fused reduction and writes its operands to full-size temporaries
     (a `where` for 0·log 0 and a compare for the label check made this 3.4× slower).
     """
-    st = Stats(x, (axis,), where)
+    st = Stats(x, (axis,), where, compensate=compensate)
     if where is not None:
         labels = jnp.where(where, labels, 0)
     big = jnp.finfo(x.dtype).max
@@ -269,10 +270,11 @@ def softmax_cross_entropy_grad(logits, labels, *, axis=-1, where=None, stats=Non
     return jnp.sum(labels, axis=axis, keepdims=True) * p - labels
 
 
-def _ce_soft_jvp(axis, primals, tangents):
+def _ce_soft_jvp(opts, primals, tangents):
     x, labels, where = primals
     x_dot, labels_dot, _ = tangents
-    loss, stats = _ce_soft_forward(x, labels, where, axis)
+    axis, compensate = opts
+    loss, stats = _ce_soft_forward(x, labels, where, axis, compensate)
     out = jnp.zeros_like(loss)
     if not isinstance(x_dot, SymbolicZero):
 
@@ -283,7 +285,7 @@ def _ce_soft_jvp(axis, primals, tangents):
         out = out + _recomputed(tangent)(x, labels, where, stats, x_dot)
     if not isinstance(labels_dot, SymbolicZero):
         # ∂CE/∂y_j = −log softmax_j (+inf on a −inf logit; 0 where masked).
-        neg_log_p = -_log_softmax(x, (axis,), where)
+        neg_log_p = -_log_softmax(x, (axis,), where, compensate)
         neg_log_p = neg_log_p if where is None else jnp.where(where, neg_log_p, 0)
         out = out + jnp.sum(neg_log_p * labels_dot, axis=axis)
     return loss, out
@@ -339,6 +341,7 @@ def softmax_cross_entropy(logits, labels, axis=-1, where=None, *, reduction="non
         _checks.runtime_check(jnp.abs(total - 1) <= 1e-3,
                               f"{fn}: each row of labels must sum to 1")
     ct = _checks.compute_dtype(logits.dtype)
-    loss = _ce_soft(logits.astype(ct), labels.astype(ct), where, axis)
+    loss = _ce_soft(logits.astype(ct), labels.astype(ct), where,
+                    (axis, compensated(logits.dtype)))
     count = None if where is None else jnp.sum(jnp.any(where, axis=axis))
     return _checks.reduce(loss, reduction, fn, count=count).astype(logits.dtype)
