@@ -397,8 +397,8 @@ def _log_softmax_jvp(axes, compensate, primals, tangents):
 def log_softmax(x, axis=-1, where=None):
     r"""log softmax  x_n − log Σ_j e^{x_j}, to ≤ 4 ulp (relative), also for the dominant class.
 
-    Computed as (x_n − m) − log1p(s) with the subtraction's rounding error restored, so the
-    dominant class's tiny value −s is not rounded to 0 (jax.nn: up to 1.7e7 ulp off).
+    Computed as (x_n − m) − log1p(s) with s exact (module docstring), so the dominant
+    class's tiny value −s is not rounded to 0 (jax.nn: up to 1.7e7 ulp off).
 
     Derivative: ∂/∂x_m log ŷ_n = δ_nm − ŷ_m; tangent ẏ = ẋ − ⟨ŷ, ẋ⟩.
 
