@@ -1,5 +1,7 @@
 """Softmax cross-entropies: options, run-time label handling, checked mode, bad input."""
 
+import importlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -90,7 +92,10 @@ def test_other_axis_matches_last_axis():
                                jaxsoft.softmax_cross_entropy(Z, soft), rtol=1e-6)
 
 
-def test_soft_labels_outside_zero_one_poison_their_row():
+@pytest.mark.parametrize("narrow_min_size", [2**16, 0])  # 0: one variadic reduce (narrow rows)
+def test_soft_labels_outside_zero_one_poison_their_row(narrow_min_size, monkeypatch):
+    monkeypatch.setattr(importlib.import_module("jaxsoft.softmax"), "NARROW_MIN_SIZE",
+                        narrow_min_size)
     labels = jnp.array([[0.5, 0.5, 0, 0], [1.5, -0.5, 0, 0], [0, 1.0, 0, 0]])
     loss = np.asarray(jaxsoft.softmax_cross_entropy(Z, labels))
     grad = np.asarray(jax.grad(lambda z: jaxsoft.softmax_cross_entropy(z, labels).sum())(Z))

@@ -18,19 +18,31 @@ ORACLE = np.load(pathlib.Path(__file__).parent / "oracle" / "softmax.npz")
 DTYPES = {"f32": np.float32, "f64": np.float64}
 
 
-@pytest.fixture(params=["whole rows", "sub-rows"])
-def layout(request, monkeypatch):
-    """Runs a test twice: as is, and with `Stats` cutting every even-width row into two
-    sub-rows merged exactly (`softmax.sub_rows`, `softmax.merge`), checking the merge ran."""
+def _layout(request, monkeypatch):
+    """Runs a test as is ("whole rows"); with `Stats` cutting every even-width row into two
+    sub-rows merged exactly (`softmax.sub_rows`, `softmax.merge`); or with the row sums of
+    narrow rows taken in one variadic reduce at any size (`softmax.narrow`). Checks the path
+    ran."""
     if request.param == "whole rows":
         yield
         return
-    monkeypatch.setattr(SOFTMAX, "sub_rows", lambda rows, width: 2 - width % 2)
     calls = []
-    merge = SOFTMAX.merge
-    monkeypatch.setattr(SOFTMAX, "merge", lambda *a: calls.append(1) or merge(*a))
+    if request.param == "sub-rows":
+        monkeypatch.setattr(SOFTMAX, "sub_rows", lambda rows, width: 2 - width % 2)
+        merge = SOFTMAX.merge
+        monkeypatch.setattr(SOFTMAX, "merge", lambda *a: calls.append(1) or merge(*a))
+    else:
+        monkeypatch.setattr(SOFTMAX, "NARROW_MIN_SIZE", 0)
+        reduce = jax.lax.reduce
+        monkeypatch.setattr(jax.lax, "reduce",
+                            lambda ops, *a: calls.append(isinstance(ops, tuple)) or reduce(ops, *a))
     yield
-    assert calls, "the sub-row path did not run"
+    assert any(calls), f"the {request.param} path did not run"
+
+
+layout = pytest.fixture(params=["whole rows", "sub-rows", "variadic sums"])(_layout)
+# the softmax sums one term per entry (`Stats(exact=False)`): no variadic reduce
+softmax_layout = pytest.fixture(params=["whole rows", "sub-rows"])(_layout)
 
 
 def ulps(got, true, dtype):
@@ -83,7 +95,7 @@ def test_log_softmax_within_4_ulp(name, layout):
 
 
 @pytest.mark.parametrize("name", DTYPES)
-def test_softmax_within_4_ulp(name, layout):
+def test_softmax_within_4_ulp(name, softmax_layout):
     got = _run(name, jaxsoft.softmax)
     err = ulps(got, ORACLE[f"{name}_softmax"], DTYPES[name])
     assert err.max() <= 4, f"max {err.max():.1f} ulp"
@@ -316,17 +328,15 @@ def test_zero_log_zero_for_minus_inf_logit_with_zero_label():
     np.testing.assert_allclose(jax.grad(f)(z), jaxsoft.softmax(z) - y, atol=1e-7)
 
 
-@pytest.mark.parametrize("mass", [1.0, 0.5, 1e-30])
-@pytest.mark.parametrize("soft", [False, True])
-def test_label_on_minus_inf_logit_is_inf_with_finite_gradient(soft, mass):
-    z = jnp.array([0.0, NINF, 1.0])
-    y = jnp.array([1 - mass, mass, 0.0])
+@pytest.mark.parametrize(("soft", "mass"), [(False, 1.0), (True, 1.0), (True, 0.5),
+                                            (True, 1e-30)])
+def test_label_on_minus_inf_logit_is_inf_with_finite_gradient(soft, mass, layout):
+    z = jnp.array([0.0, NINF, 1.0, -2.0])  # even width: the sub-row layout splits it
+    y = jnp.array([1 - mass, mass, 0.0, 0.0])
     if soft:
         f = lambda z: jaxsoft.softmax_cross_entropy(z, y)  # noqa: E731
-    elif mass == 1.0:
-        f = lambda z: jaxsoft.softmax_cross_entropy_with_integer_labels(z, jnp.array(1))  # noqa
     else:
-        pytest.skip("integer labels carry mass 1")
+        f = lambda z: jaxsoft.softmax_cross_entropy_with_integer_labels(z, jnp.array(1))  # noqa
     assert float(f(z)) == np.inf
     # NUMERICS §3: the CE gradient is within 2 eps (absolute) of softmax − y
     np.testing.assert_allclose(jax.grad(f)(z), jaxsoft.softmax(z) - y,
