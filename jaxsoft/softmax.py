@@ -7,10 +7,11 @@ Exactness (NUMERICS.md §3). With m = max_j x_j, the normalizer splits exactly i
 so log Σ_j e^{x_j} = m + log1p(s) and log_softmax_i = (x_i − m) − log1p(s) never cancel:
 the dominant class gets −log1p(s) (≈ −s, to full relative precision) where the textbook
 x − m − log Σ returns 0. The rounding error of each subtraction x_j − m is recovered exactly
-(TwoSum) and folded in as e^{d}(1 + err), so a confident prediction's tiny loss keeps all its
-digits. The tie count makes rows with equal maxima exact as well. The softmax itself only
+(Fast2Sum, `diff_below`) and folded in as e^{d}(1 + err), so a confident prediction's tiny
+loss keeps all its digits. The sum adds each term's nearest integer (1 at a maximum) apart
+from the rest, so tied maxima count exactly and s loses no digits to the 1. The softmax only
 divides by 1 + s, which a plain Σ_j e^{fl(x_j − m)} gives to ~2 ulp, so it sums that
-(`Stats(exact=False)`) and keeps the TwoSum for its outputs e^{x_i − m}.
+(`Stats(exact=False)`) and keeps the err for its outputs e^{x_i − m}.
 
 Every function is a `jax.custom_jvp` with the closed-form tangent from the notes:
 softmax: ẏ = y ⊙ (ẋ − ⟨y, ẋ⟩), log_softmax: ẏ = ẋ − ⟨softmax, ẋ⟩, logsumexp: ⟨softmax, ẋ⟩.
@@ -21,7 +22,7 @@ softmax 0, log_softmax −inf, logsumexp −inf, and gradient 0. Without `where`
 −inf gives logsumexp −inf (gradient 0) and softmax NaN (0/0); a row holding +inf gives NaN.
 
 Dtypes: bfloat16/float16 are computed in float32 and rounded once; float32/float64 in their
-own precision; results have the input's dtype. The TwoSum is left out for bfloat16/float16
+own precision; results have the input's dtype. The err is left out for bfloat16/float16
 (`compensated`): float32 without it errs by ≤ ~60 float32 ulps (|x − m| ≤ 104 where e^{x−m}
 counts, each rounding ≤ |x − m|·2^-24/2), far below half an ulp of the 8- or 11-bit result.
 """
@@ -68,8 +69,20 @@ def two_diff(a, b):
     return d, (a - a_virtual) - (b - b_virtual)
 
 
+def diff_below(c, m):
+    """Fast2Sum for c − m where c ≤ m (m a row max) and nothing overflows: returns (d, err)
+    with d = fl(c − m) and c − m = d + err exactly.
+
+    Fast2Sum is exact when |a| ≥ |b|; here a = min(c, −m), b = max(c, −m) qualify: if
+    c ≤ −m, then |c| ≥ |m| (as c ≤ m too); otherwise −m < c ≤ m, so |c| ≤ m. One operation
+    fewer than `two_diff`, in the passes over every element.
+    """
+    d = c - m
+    return d, jnp.maximum(c, -m) - (d - jnp.minimum(c, -m))
+
+
 def compensated(dtype) -> bool:
-    """Whether results in `dtype` need the TwoSum's rounding error of x − m: float32 and
+    """Whether results in `dtype` need the rounding error of x − m (`diff_below`): float32 and
     float64 do; bfloat16/float16, computed in float32 and rounded once, do not (module
     docstring)."""
     return _checks.compute_dtype(dtype) == jnp.dtype(dtype)
@@ -145,8 +158,9 @@ def merge(m, s, reduce_max, reduce_sum):
 # longer rows it materializes their shared terms (measured: the exact (m, s) of a [512, 65536]
 # array took 472 ms, as [8192, 4096] sub-rows merged 19 ms; int-label CE value_and_grad at
 # 1024×32768 207 → 63 ms). Arrays below SUB_ROWS_MIN_SIZE elements are left whole (the merge
-# costs more than it saves there: 512×1024 softmax 0.8 → 1.1 ms).
-FUSED_ROWS, SUB_ROW_MIN_WIDTH, SUB_ROWS_MIN_SIZE = 4096, 128, 2**21
+# costs more than it saves there: 2048×1024 softmax 1.4 → 0.9 ms whole, log_softmax 1.4 → 1.1,
+# int-label CE value_and_grad 1.8 → 1.5; 1024×2048 likewise).
+FUSED_ROWS, SUB_ROW_MIN_WIDTH, SUB_ROWS_MIN_SIZE = 4096, 128, 2**22
 
 
 def sub_rows(rows, width):
@@ -179,24 +193,25 @@ class Stats:
       m: the max over unmasked entries (−finfo.max for an empty or all −inf row).
       d, err: d = fl(x − m) and its rounding error, x − m = d + err exactly wherever
         e^{x − m} is representable (see `shift`).
-      s: (ties − 1) + Σ_{x < m} e^{x − m}, so that Σ_j e^{x_j − m} = 1 + s. s ≥ 0, except
+      s: Σ_j e^{x_j − m} − 1 = (ties − 1) + Σ_{x < m} e^{x − m}, to full relative
+        precision also when tiny (a confident prediction's loss ≈ s). s ≥ 0, except
         for an empty row (all −inf or all masked), where s = −1 exactly: such a row behaves
         as fully masked (softmax 0, log_softmax −inf, logsumexp −inf, gradient 0).
 
-    Written for XLA on CPU, where the sum pass is compute-bound: arithmetic masks instead of
-    selects, no compare or select on the row results (either was measured to split the fused
-    two-pass kernel and cost 3–4×; empty rows are handled by clamping instead), and as few
-    operations per element as exactness allows (15 and one exp in the sum pass).
+    Written for XLA on CPU, where the sum pass is compute-bound: arithmetic instead of
+    compares and selects (a compare or select was measured to split the fused two-pass kernel
+    and cost 3–4×; empty rows are handled by clamping instead), and as few operations per
+    element as exactness allows (13 and one exp in the sum pass).
 
-    The sum pass works on x clamped at a row floor, max(x, floor): besides keeping the TwoSum
-    free of overflow, the max rounds x. XLA copies an elementwise producer of x (say 3·r) into
-    each pass and may contract it into an FMA there (m − 3·r rounded once), so an unrounded x
-    could sit a rounding above m or differ between two fused sums (a wrong tie count).
+    Every pass reads x through min(x, m) (`shift`). The min rounds x: XLA copies an
+    elementwise producer of x (say 3·r·c) into each pass and contracts its last multiply with
+    the subtraction of m into one FMA, so x − m would be computed from the unrounded product
+    (measured: log_softmax(3·r·1e4) of a two-way tie gave −0.693477 for −0.693147).
 
     Few long rows (over the last axis) are cut into k sub-rows (`sub_rows`) whose statistics
     are merged exactly (`merge`): XLA fuses the two passes only over enough rows.
 
-    compensate=False (bfloat16/float16 inputs, see `compensated`): err = 0, no TwoSum.
+    compensate=False (bfloat16/float16 inputs, see `compensated`): err = 0, no Fast2Sum.
 
     exact=False (for the softmax, which only divides by 1 + s): s = Σ_j e^{fl(x_j − m)} − 1,
     one sum of one exp per element, as jax.nn. 1 + s is then within ~2 ulp (relative) of the
@@ -225,27 +240,28 @@ class Stats:
         self.compensate = compensate
         # Below `floor`, e^{x − m} = 0 (the clamp changes no term of the sum).
         self.floor = jnp.maximum(self.m - big * 0.5, -big)
-        clamped = jnp.maximum(x, self.floor)
-        shifted, err = two_diff(clamped, self.m) if compensate else (clamped - self.m, 0.0)
-        self.d, self.err = x - self.m, err
+        self.d, self.err = self.shift(x)
         if not exact:  # 1 + s = Σ e^{d}, to ~2 ulp (see the class docstring)
             self.s = row_sum(jnp.exp(self.d), axes) - 1
             return
-        # keep = 1 for x < m and for −inf entries (−x − big = +inf: the clamp may have lifted
-        # them to m = −big), 0 for the maxima; ties = C − Σ keep.
-        keep = jnp.minimum(jnp.maximum(shifted * (-1 / jnp.finfo(x.dtype).tiny), -x - big), 1)
+        # t = e^{x − m}: exactly 1 at the maxima, < 1 elsewhere (a rounding may lift a near-tie
+        # to 1), 0 for −inf (d = −inf). Each t splits exactly into hi = floor(t) ∈ {0, 1} and
+        # t − hi ∈ [0, t], which is 0 at the maxima: the ones sum exactly (the tie count), and
+        # the rests keep a tiny s = (Σ hi − 1) + Σ (t − hi) to full relative precision.
+        t = jnp.exp(self.d) * (1 + self.err)
+        hi = jnp.floor(t)
         count = float(np.prod([x.shape[a] for a in axes]))
-        small, kept = row_sums((keep * (jnp.exp(self.d) * (1 + err)), keep), axes,  # e^{−inf} = 0
-                               variadic=narrow(x.size, count))
-        self.s = small + ((count - 1) - kept)
+        ones, rest = row_sums((hi, t - hi), axes, variadic=narrow(x.size, count))
+        self.s = (ones - 1) + rest
 
     def shift(self, x):
         """(d, err): d = fl(x − m) and err its rounding error, x − m = d + err exactly for
         x ≥ floor (below it e^{d} = 0, d ≤ −finfo.max/2 or −inf, and err is finite); err = 0
-        without `compensate`."""
+        without `compensate`. x is read through min(x, m), which rounds it (class docstring)."""
+        x = jnp.minimum(x, self.m)
         if not self.compensate:
             return x - self.m, 0.0
-        _, err = two_diff(jnp.maximum(x, self.floor), self.m)
+        _, err = diff_below(jnp.maximum(x, self.floor), self.m)
         return x - self.m, err
 
     @property
@@ -289,7 +305,7 @@ def probs(x, m, log1p_s, where=None):
     """
     if where is not None:
         x = jnp.where(where, x, -jnp.inf)
-    return jnp.exp((x - m) - log1p_s)
+    return jnp.exp((jnp.minimum(x, m) - m) - log1p_s)  # the min rounds x (see `Stats`)
 
 
 def _recomputed(tangent_fn):

@@ -91,6 +91,37 @@ def test_reductions(entry, reduction, x64):
     np.testing.assert_allclose(reduced, expected, rtol=1e-13)
 
 
+LOGIT_ENTRIES = [e for e in REGISTRY if e.name.startswith(("logsumexp", "softmax", "log_softmax"))]
+
+
+@pytest.mark.parametrize("entry", LOGIT_ENTRIES, ids=[e.name for e in LOGIT_ENTRIES])
+def test_logits_from_a_fused_product(entry):
+    """Logits made inside the jitted function, z = 300·r: XLA copies the product into each
+    pass and contracts it with the subtraction of the row max into one FMA, so a pass that
+    used z unrounded computed z − m from the exact product (the min(x, m) in `Stats.shift`
+    and `probs` rounds it). Each row has a two-way tie at its max, where that showed most
+    (log_softmax −0.693477 for −log 2). Value and gradient must equal those of the rounded
+    product computed outside."""
+    x, *rest = _args(entry, seed=5)
+    target = 100 * np.asarray(x) + 1000
+    target[:, 1] = target[:, 0] = target.max(axis=1) + 1
+    r = (target / 300).astype(np.float32)
+    z = r * np.float32(300)  # rounded
+    rest = tuple(a.astype(jnp.float32) if jnp.issubdtype(a.dtype, jnp.floating) else a
+                 for a in rest)
+    w = jnp.asarray(np.random.default_rng(1).normal(size=entry.fn(z, *rest).shape), jnp.float32)
+    fused = jax.jit(lambda r: entry.fn(r * 300, *rest))
+    grad_fused = jax.jit(jax.grad(lambda r: jnp.sum(w * entry.fn(r * 300, *rest))))
+    grad = jax.grad(lambda z: jnp.sum(w * entry.fn(z, *rest)))
+    eps = float(jnp.finfo(jnp.float32).eps)
+    value = entry.fn(z, *rest)
+    np.testing.assert_allclose(fused(r), value, rtol=8 * eps,
+                               atol=8 * eps * float(jnp.max(jnp.abs(value))))
+    g = grad(z)
+    np.testing.assert_allclose(grad_fused(r) / 300, g, rtol=0,
+                               atol=8 * eps * float(jnp.max(jnp.abs(g))))
+
+
 def test_gradcheck_cli_json_and_exit_code(tmp_path, capsys):
     from jaxsoft import cli
 
