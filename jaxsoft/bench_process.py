@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import math
 import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import jax
@@ -183,7 +185,12 @@ def _status_mb(field):
 def _release_free_memory():
     """Hand memory that is freed but still resident back to the OS (glibc `malloc_trim`), so
     that the timed calls cannot reuse the setup's pages unseen: without it two runs of the same
-    child measured 906 and 138 MiB. Does nothing where glibc is not there."""
+    child measured 906 and 138 MiB. The setup's arrays are freed asynchronously, so it first
+    collects and waits: trimmed at once, the base RSS was 514 or 1282 MiB in three runs of
+    the same child (peaks above it 463, 0, 0), after a 1 s wait 514 MiB each time (peaks
+    456–473). Does nothing where glibc is not there."""
+    gc.collect()
+    time.sleep(1)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 

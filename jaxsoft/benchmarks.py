@@ -73,33 +73,23 @@ class Row:
     env: str = dataclasses.field(default_factory=malloc_env)
 
 
-# Short calls are repeated until each has run this long (at most MAX_REPS times): a median
-# of 5 calls of 1 ms varied by 2× between runs on this shared 2-core machine.
+# Short calls are repeated until they have run this long (at most MAX_REPS times): a median
+# of 5 calls of ~1 ms varied by 2× between runs on this shared 2-core machine. Each
+# implementation is timed on its own, as a user's loop runs it: timed in turns with NumPy and
+# torch, jaxsoft's and jax.nn's calls at 4096×1000 took 2× longer (caches and malloc shared).
 MIN_SECONDS, MAX_REPS = 0.25, 200
 
 
 def median_ms(fn, *args, reps=5) -> float:
-    """Median wall time of `fn(*args)` in ms after one warm-up call (which compiles)."""
-    return interleaved_ms({"": (fn, args)}, reps)[""]
-
-
-def interleaved_ms(calls, reps=5) -> dict:
-    """Median wall time in ms of each `name: (fn, args)`, timed in turns (one call of each per
-    round, so that the machine's slow spells fall on all of them alike), after one warm-up
-    call each (which compiles); at least `reps` rounds, more until every one has run
-    MIN_SECONDS in all, at most MAX_REPS."""
-    for fn, args in calls.values():
+    """Median wall time of `fn(*args)` in ms after one warm-up call (which compiles): at least
+    `reps` calls, more until they have run MIN_SECONDS in all, at most MAX_REPS."""
+    _block(fn(*args))
+    times = []
+    while len(times) < MAX_REPS and (len(times) < reps or sum(times) < MIN_SECONDS):
+        start = time.perf_counter()
         _block(fn(*args))
-    times = {name: [] for name in calls}
-    while True:
-        for name, (fn, args) in calls.items():
-            start = time.perf_counter()
-            _block(fn(*args))
-            times[name].append(time.perf_counter() - start)
-        rounds = len(times[name])
-        if rounds >= MAX_REPS or (rounds >= reps and
-                                  min(sum(t) for t in times.values()) >= MIN_SECONDS):
-            return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
 
 
 def _block(out):
@@ -300,9 +290,11 @@ def array_rows(quick, reps, lim, only=None) -> list[Row]:
     for shape, dtype in dict.fromkeys((shape, dtype) for _, shape, dtype in cases):
         inputs = Inputs(shape, dtype)
         for w in (w for w, s, d in cases if (s, d) == (shape, dtype)):
-            calls = {impl: (w.compiled(impl), inputs.args(w.args, impl)) for impl in w.fns}
-            times = interleaved_ms({impl: (fn, args) for impl, (fn, args) in calls.items()
-                                    if fn is not None and args is not None}, reps)
+            times = {}
+            for impl in w.fns:
+                fn, args = w.compiled(impl), inputs.args(w.args, impl)
+                if fn is not None and args is not None:
+                    times[impl] = median_ms(fn, *args, reps=reps)
             nbytes = w.arrays * inputs.z.size * inputs.dtype.itemsize
             rows += [make_row(w.name, shape, dtype, impl, ms, lim, ours_ms=times["jaxsoft"],
                               nbytes=nbytes) for impl, ms in times.items()]
