@@ -8,8 +8,8 @@ so log Σ_j e^{x_j} = m + log1p(s) and log_softmax_i = (x_i − m) − log1p(s) 
 the dominant class gets −log1p(s) (≈ −s, to full relative precision) where the textbook
 x − m − log Σ returns 0. The rounding error of each subtraction x_j − m is recovered exactly
 (Fast2Sum, `diff_below`) and folded in as e^{d}(1 + err), so a confident prediction's tiny
-loss keeps all its digits. The sum adds each term's nearest integer (1 at a maximum) apart
-from the rest, so tied maxima count exactly and s loses no digits to the 1. The softmax only
+loss keeps all its digits. The sum adds each term's integer part (1 at a maximum, else 0)
+apart from the rest, so tied maxima count exactly and s loses no digits to the 1. The softmax only
 divides by 1 + s, which a plain Σ_j e^{fl(x_j − m)} gives to ~2 ulp, so it sums that
 (`Stats(exact=False)`) and keeps the err for its outputs e^{x_i − m}.
 
@@ -203,7 +203,7 @@ class Stats:
     and cost 3–4×; empty rows are handled by clamping instead), and as few operations per
     element as exactness allows (13 and one exp in the sum pass).
 
-    Every pass reads x through min(x, m) (`shift`). The min rounds x: XLA copies an
+    Every pass reads float32/float64 x through min(x, m) (`shift`). The min rounds x: XLA copies an
     elementwise producer of x (say 3·r·c) into each pass and contracts its last multiply with
     the subtraction of m into one FMA, so x − m would be computed from the unrounded product
     (measured: log_softmax(3·r·1e4) of a two-way tie gave −0.693477 for −0.693147).
