@@ -101,7 +101,8 @@ def _chunk_logits(x_chunk, w_chunk, bias_chunk, softcap):
     t = jnp.tanh(z / softcap)
     # The max() (a no-op, t ≥ −1) rounds c·t before any consumer sees it: XLA fuses the
     # product into each consumer and on CPU contracts m − c·t into an FMA, which made
-    # m − z ≠ 0 at the max and broke the tie count (measured: s off by 1).
+    # m − z ≠ 0 at the max (measured: s off by 1, before `Stats` read x through min(x, m));
+    # the target logit z_y, gathered from z, relies on it still.
     return jnp.maximum(softcap * t, -softcap), t
 
 
