@@ -34,8 +34,9 @@ import optax
 import jaxsoft
 
 # (full run, --quick); index with `quick`. 4096×1000 (an ImageNet-sized batch) is beside the
-# issue's three shapes: its 16 MB arrays stay below glibc's adaptive mmap threshold (≤ 32 MiB),
-# so their memory is reused without page faults and the arithmetic shows undiluted.
+# issue's three shapes: its 16 MB arrays stay below glibc's adaptive mmap threshold (≤ 32 MiB)
+# once it has risen, so their memory is mostly reused without page faults and the arithmetic
+# shows undiluted (by default a row may still flip between the two; see README).
 SHAPES = {"logits": ([(8192, 4096), (1024, 32768), (65536, 10), (4096, 1000)],
                      [(512, 1024), (64, 8192), (4096, 10)]),
           "multilabel": ([(65536, 128)], [(4096, 128)])}
