@@ -45,7 +45,7 @@ import numpy as np
 
 from jaxsoft import _checks
 from jaxsoft.losses.cross_entropy import _row_factor
-from jaxsoft.softmax import Stats, merge, two_diff_halved
+from jaxsoft.softmax import Stats, merge, probs, two_diff_halved
 
 FN = "linear_cross_entropy"
 # Elements in one chunk of logits by default: 128 MiB of float32. Measured at N = 4096,
@@ -256,7 +256,7 @@ def _logit_grad(z, t, labels, vocab_start, stats, smoothing, z_loss, vocab):
     = (m, log1p(s), lse) per token, from `_token_loss`. Not yet scaled per token.
     """
     m, log1p_s, lse = (a[:, None] for a in stats)
-    p = jnp.exp((z - m) - log1p_s)
+    p = probs(z, m, log1p_s)
     if z_loss:
         p = p * (1 + 2 * z_loss * jnp.where(jnp.isfinite(lse), lse, 0))
     local = labels - jnp.asarray(vocab_start).astype(labels.dtype)
