@@ -132,6 +132,37 @@ def test_soft_label_cross_entropy_within_4_ulp(name, layout):
     assert err.max() <= 4, f"max {err.max():.1f} ulp"
 
 
+def _wide_rows(dtype):
+    """1024 rows of 1000 logits 3·N(0, 1) (the oracle's rows hold ≤ 6 entries), and the exact
+    softmax, log_softmax and logsumexp in long double (64-bit significand on x86-64)."""
+    x = (3 * np.random.default_rng(0).standard_normal((1024, 1000))).astype(dtype)
+    xl = x.astype(np.longdouble)
+    m = xl.max(-1, keepdims=True)
+    total = np.exp(xl - m).sum(-1, keepdims=True)
+    lse = m + np.log(total)
+    return x, {jaxsoft.softmax: np.exp(xl - lse), jaxsoft.log_softmax: xl - lse,
+               jaxsoft.logsumexp: lse[:, 0]}
+
+
+WIDE_ROWS_SOFTMAX = pytest.mark.xfail(strict=True, reason=(
+    "known defect: softmax's normalizer is a plain sum of 1000 e^{d}, whose rounding (~2 ulp "
+    "of 1 + s) and the exp's ~1 ulp give 5-6 ulp on wide rows (jax.nn: 19-22); README, "
+    "Numerics"))
+
+
+@pytest.mark.parametrize("name", DTYPES)
+@pytest.mark.parametrize("fn", [pytest.param(jaxsoft.softmax, marks=WIDE_ROWS_SOFTMAX),
+                                jaxsoft.log_softmax, jaxsoft.logsumexp],
+                         ids=["softmax", "log_softmax", "logsumexp"])
+def test_wide_rows_within_4_ulp(name, fn):
+    dtype = DTYPES[name]
+    x, true = _wide_rows(dtype)
+    with jax.enable_x64(dtype == np.float64):
+        got = np.asarray(jax.jit(lambda v: fn(v, -1))(jnp.asarray(x)), np.float64)
+    err = ulps(got, true[fn], dtype)
+    assert err.max() <= 4, f"max {err.max():.1f} ulp"
+
+
 def test_cross_entropy_is_shift_exact_at_large_offsets():
     # optax: logits 1e4 + [0, 1, 2] give an absolute error of 3.8e-4.
     z = jnp.array([0.0, 1.0, 2.0])
