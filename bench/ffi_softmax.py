@@ -51,8 +51,9 @@ def main() -> None:
         return jax.ffi.ffi_call("ffi_softmax", out, vmap_method="broadcast_all")(x)
 
     impls = {"ffi": ffi_softmax, "jaxsoft": jaxsoft.softmax, "jax.nn": jax.nn.softmax}
-    print("| shape | ffi ms | jaxsoft ms | jax.nn ms | ffi / jax.nn | ulp ffi | ulp jaxsoft | ulp jax.nn |")
-    print("|---|---|---|---|---|---|---|---|")
+    cols = ["shape", "ffi ms", "jaxsoft ms", "jax.nn ms", "ffi / jax.nn", "ulp ffi", "ulp jaxsoft",
+            "ulp jax.nn"]
+    print("| " + " | ".join(cols) + " |\n" + "|---" * len(cols) + "|")
     for shape in SHAPES:
         x = jnp.asarray(3 * np.random.default_rng(0).standard_normal(shape), jnp.float32)
         fns = {k: jax.jit(f) for k, f in impls.items()}
