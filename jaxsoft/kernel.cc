@@ -71,7 +71,17 @@ inline __m512d hi_pd(__m512 v) {
   return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
 }
 
+inline __m512 join(__m256 lo, __m256 hi) {
+  return _mm512_castpd_ps(
+      _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+}
+
+int64_t softmax_narrow_f32(const float*, float*, int64_t, int64_t, int64_t);
+int64_t log_softmax_narrow_f32(const float*, float*, int64_t, int64_t, int64_t);
+int64_t stats_narrow_f32(const float*, float*, float*, float*, int64_t, int64_t, int64_t);
+
 void softmax_rows_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t c) {
+  if (c <= 16) r0 = softmax_narrow_f32(x, y, r0, r1, c);
   for (int64_t i = r0; i < r1; ++i) {
     const float* xi = x + i * c;
     float* yi = y + i * c;
@@ -97,22 +107,217 @@ void softmax_rows_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t 
       __m512 e = _mm512_maskz_loadu_ps(k, yi + j);
       __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(lo_pd(e), inv));
       __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(hi_pd(e), inv));
-      __m512 out = _mm512_castpd_ps(_mm512_insertf64x4(
-          _mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
-      _mm512_mask_storeu_ps(yi + j, k, out);
+      _mm512_mask_storeu_ps(yi + j, k, join(lo, hi));
     }
   }
 }
 
+// log_softmax = (x - m) - log1p(s), s = (ties - 1) + Σ_{x < m} e^{x - m} summed in float64: the
+// maxima count exactly, so a confident row's tiny s keeps its digits; (x - m) - log1p(s) in
+// float64, rounded once. An empty row has s = -1 and l = 0 (its entries stay -inf).
+// s = (ties - 1) + Σ_{x < m} e^{x - m} for a row with max m, summed in float64: the maxima
+// count exactly, so a confident row's tiny s keeps its digits. -1 for an empty row, NaN if
+// the row holds a NaN or m = +inf.
+inline double row_s(const float* xi, int64_t c, float mf) {
+  __m512 m = _mm512_set1_ps(mf), neg_m = _mm512_sub_ps(_mm512_setzero_ps(), m);
+  __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+  int64_t ties = 0;
+  for (int64_t j = 0; j < c; j += 16) {
+    __mmask16 k = tail(c - j);
+    __m512 v = _mm512_maskz_loadu_ps(k, xi + j);
+    __m512 d = _mm512_sub_ps(v, m);
+    __m512 err = _mm512_sub_ps(_mm512_max_ps(v, neg_m), _mm512_sub_ps(d, _mm512_min_ps(v, neg_m)));
+    __mmask16 tie = _mm512_mask_cmp_ps_mask(k, v, m, _CMP_EQ_OQ);
+    __mmask16 kept = _mm512_mask_cmp_ps_mask(k & ~tie, d, _mm512_set1_ps(-104.0f), _CMP_NLE_UQ);
+    __m512 e = _mm512_maskz_mov_ps(kept, exp_below(d, err));
+    s0 = _mm512_add_pd(s0, lo_pd(e));
+    s1 = _mm512_add_pd(s1, hi_pd(e));
+    ties += __builtin_popcount(tie);
+  }
+  double s = (double)(ties - 1) + _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+  return mf == INFINITY ? NAN : s;
+}
+
+// log_softmax = (x - m) - log1p(s) in float64, rounded once (an empty row: log1p(0), -inf
+// entries).
+void log_softmax_rows_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t c) {
+  if (c <= 16) r0 = log_softmax_narrow_f32(x, y, r0, r1, c);
+  for (int64_t i = r0; i < r1; ++i) {
+    const float* xi = x + i * c;
+    float* yi = y + i * c;
+    float mf = row_max(xi, c);
+    double s = row_s(xi, c, mf);
+    __m512d md = _mm512_set1_pd(mf), ld = _mm512_set1_pd(std::log1p(s < 0 ? 0.0 : s));
+    for (int64_t j = 0; j < c; j += 16) {
+      __mmask16 k = tail(c - j);
+      __m512 v = _mm512_maskz_loadu_ps(k, xi + j);
+      __m256 lo = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_sub_pd(lo_pd(v), md), ld));
+      __m256 hi = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_sub_pd(hi_pd(v), md), ld));
+      _mm512_mask_storeu_ps(yi + j, k, join(lo, hi));
+    }
+  }
+}
+
+// Per row: m, log1p(s) (0 for an empty row) and logsumexp m + log1p(s) (-inf for it).
+void stats_rows_f32(const float* x, float* m, float* l, float* lse, int64_t r0, int64_t r1,
+                    int64_t c) {
+  if (c <= 16) r0 = stats_narrow_f32(x, m, l, lse, r0, r1, c);
+  for (int64_t i = r0; i < r1; ++i) {
+    float mf = row_max(x + i * c, c);
+    double s = row_s(x + i * c, c, mf);
+    m[i] = mf;
+    l[i] = (float)std::log1p(s < 0 ? 0.0 : s);
+    lse[i] = (float)((double)mf + std::log1p(s));
+  }
+}
+
+// Rows of at most 16 entries, 16 rows at a time with one row per lane (the j-th entries of
+// 16 rows gathered into one vector): no per-row reductions across lanes. Same arithmetic as
+// the row functions above. Each returns the first row it left (fewer than 16 remain).
+struct Block {
+  __m512 v[16];     // the entries (stats) or e^{x - m} (softmax)
+  __m512 m;         // the row maxima
+  __m512d lo, hi;   // s for rows 0-7 and 8-15
+};
+
+inline __m512i column(__m512i idx, int64_t j) {
+  return _mm512_add_epi32(idx, _mm512_set1_epi32((int)j));
+}
+
+// softmax = true: v[j] = e^{x - m} and s = Σ_j e^{x_j - m}; else s = (ties - 1) + Σ_{x < m}.
+inline void narrow_block(const float* xb, int64_t c, __m512i idx, bool softmax, Block& b) {
+  b.m = _mm512_set1_ps(-FLT_MAX);
+  for (int64_t j = 0; j < c; ++j) {
+    b.v[j] = _mm512_i32gather_ps(column(idx, j), xb, 4);
+    b.m = _mm512_max_ps(b.m, b.v[j]);
+  }
+  __m512 neg_m = _mm512_sub_ps(_mm512_setzero_ps(), b.m), ties = _mm512_setzero_ps();
+  b.lo = b.hi = _mm512_setzero_pd();
+  for (int64_t j = 0; j < c; ++j) {
+    __m512 v = b.v[j], d = _mm512_sub_ps(v, b.m);
+    __m512 err = _mm512_sub_ps(_mm512_max_ps(v, neg_m), _mm512_sub_ps(d, _mm512_min_ps(v, neg_m)));
+    __mmask16 kept = _mm512_cmp_ps_mask(d, _mm512_set1_ps(-104.0f), _CMP_NLE_UQ);
+    if (!softmax) {
+      __mmask16 tie = _mm512_cmp_ps_mask(v, b.m, _CMP_EQ_OQ);
+      ties = _mm512_mask_add_ps(ties, tie, ties, _mm512_set1_ps(1.0f));
+      kept &= ~tie;
+    }
+    __m512 e = _mm512_maskz_mov_ps(kept, exp_below(d, err));
+    if (softmax) b.v[j] = e;
+    b.lo = _mm512_add_pd(b.lo, lo_pd(e));
+    b.hi = _mm512_add_pd(b.hi, hi_pd(e));
+  }
+  if (!softmax) {
+    __m512 t = _mm512_sub_ps(ties, _mm512_set1_ps(1.0f));  // exact: small integers
+    b.lo = _mm512_add_pd(b.lo, lo_pd(t));
+    b.hi = _mm512_add_pd(b.hi, hi_pd(t));
+  }
+}
+
+inline __m512i row_starts(int64_t c) {
+  return _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32((int)c));
+}
+
+int64_t softmax_narrow_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t c) {
+  __m512i idx = row_starts(c);
+  Block b;
+  for (; r0 + 16 <= r1; r0 += 16) {
+    narrow_block(x + r0 * c, c, idx, true, b);
+    __m512d one = _mm512_set1_pd(1.0);  // max returns its second operand for NaN
+    __m512d inv_lo = _mm512_div_pd(one, _mm512_max_pd(one, b.lo));
+    __m512d inv_hi = _mm512_div_pd(one, _mm512_max_pd(one, b.hi));
+    for (int64_t j = 0; j < c; ++j) {
+      __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(lo_pd(b.v[j]), inv_lo));
+      __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(hi_pd(b.v[j]), inv_hi));
+      _mm512_i32scatter_ps(y + r0 * c, column(idx, j), join(lo, hi), 4);
+    }
+  }
+  return r0;
+}
+
+// log1p(max(s, 0)) and log1p(s) per lane, NaN for m = +inf (scalar log1p).
+inline void narrow_logs(const Block& b, double* l, double* lse_m) {
+  alignas(64) double s[16];
+  alignas(64) float m[16];
+  _mm512_store_pd(s, b.lo);
+  _mm512_store_pd(s + 8, b.hi);
+  _mm512_store_ps(m, b.m);
+  for (int k = 0; k < 16; ++k) {
+    double sk = m[k] == INFINITY ? NAN : s[k];
+    l[k] = std::log1p(sk < 0 ? 0.0 : sk);
+    if (lse_m) lse_m[k] = std::log1p(sk);
+  }
+}
+
+int64_t log_softmax_narrow_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t c) {
+  __m512i idx = row_starts(c);
+  Block b;
+  alignas(64) double l[16];
+  for (; r0 + 16 <= r1; r0 += 16) {
+    narrow_block(x + r0 * c, c, idx, false, b);
+    narrow_logs(b, l, nullptr);
+    __m512d m_lo = lo_pd(b.m), m_hi = hi_pd(b.m);
+    __m512d l_lo = _mm512_load_pd(l), l_hi = _mm512_load_pd(l + 8);
+    for (int64_t j = 0; j < c; ++j) {
+      __m256 lo = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_sub_pd(lo_pd(b.v[j]), m_lo), l_lo));
+      __m256 hi = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_sub_pd(hi_pd(b.v[j]), m_hi), l_hi));
+      _mm512_i32scatter_ps(y + r0 * c, column(idx, j), join(lo, hi), 4);
+    }
+  }
+  return r0;
+}
+
+int64_t stats_narrow_f32(const float* x, float* m, float* l, float* lse, int64_t r0, int64_t r1,
+                         int64_t c) {
+  __m512i idx = row_starts(c);
+  Block b;
+  alignas(64) double lk[16], lse_m[16];
+  alignas(64) float mk[16];
+  for (; r0 + 16 <= r1; r0 += 16) {
+    narrow_block(x + r0 * c, c, idx, false, b);
+    narrow_logs(b, lk, lse_m);
+    _mm512_store_ps(mk, b.m);
+    for (int k = 0; k < 16; ++k) {
+      m[r0 + k] = mk[k];
+      l[r0 + k] = (float)lk[k];
+      lse[r0 + k] = (float)((double)mk[k] + lse_m[k]);
+    }
+  }
+  return r0;
+}
+
 // ------------------------------------------------------------------------------- float64
+
+inline long double row_s(const double* xi, int64_t c, double m) {
+  long double rest = 0;
+  int64_t ties = 0;
+  for (int64_t j = 0; j < c; ++j) {
+    double v = xi[j], d = v - m;
+    if (v == m) {
+      ++ties;
+    } else if (!(d <= -746.0)) {  // NaN included
+      double err = std::max(v, -m) - (d - std::min(v, -m));
+      double t = std::exp(d);
+      rest += std::fma(t, err, t);
+    }
+  }
+  return m == INFINITY ? NAN : (long double)(ties - 1) + rest;
+}
+
+inline double row_max(const double* xi, int64_t c) {
+  double m = -DBL_MAX;
+  for (int64_t j = 0; j < c; ++j) m = xi[j] > m ? xi[j] : m;
+  return m;
+}
 
 // glibc's exp (< 1 ulp), the same Fast2Sum err as e^{d}(1 + err), a long double sum.
 void softmax_rows_f64(const double* x, double* y, int64_t r0, int64_t r1, int64_t c) {
   for (int64_t i = r0; i < r1; ++i) {
     const double* xi = x + i * c;
     double* yi = y + i * c;
-    double m = -DBL_MAX;
-    for (int64_t j = 0; j < c; ++j) m = xi[j] > m ? xi[j] : m;
+    double m = row_max(xi, c);
     long double s = 0;
     for (int64_t j = 0; j < c; ++j) {
       double v = xi[j], d = v - m, e = 0;
@@ -126,6 +331,26 @@ void softmax_rows_f64(const double* x, double* y, int64_t r0, int64_t r1, int64_
     }
     long double inv = 1.0L / (s < 1.0L ? 1.0L : s);
     for (int64_t j = 0; j < c; ++j) yi[j] = (double)(yi[j] * inv);
+  }
+}
+
+void log_softmax_rows_f64(const double* x, double* y, int64_t r0, int64_t r1, int64_t c) {
+  for (int64_t i = r0; i < r1; ++i) {
+    const double* xi = x + i * c;
+    double m = row_max(xi, c);
+    long double s = row_s(xi, c, m), l = std::log1p(s < 0 ? 0.0L : s);
+    for (int64_t j = 0; j < c; ++j) y[i * c + j] = (double)(((long double)xi[j] - m) - l);
+  }
+}
+
+void stats_rows_f64(const double* x, double* m, double* l, double* lse, int64_t r0, int64_t r1,
+                    int64_t c) {
+  for (int64_t i = r0; i < r1; ++i) {
+    double mi = row_max(x + i * c, c);
+    long double s = row_s(x + i * c, c, mi);
+    m[i] = mi;
+    l[i] = (double)std::log1p(s < 0 ? 0.0L : s);
+    lse[i] = (double)(mi + std::log1p(s));
   }
 }
 
@@ -158,37 +383,54 @@ void parallel_rows(ffi::ThreadPool& pool, int64_t rows, int64_t c, F f) {
   while (work->done.load(std::memory_order_acquire) < chunks) _mm_pause();
 }
 
-template <typename T, ffi::DataType D, typename Rows>
-ffi::Error softmax(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<D> y, Rows rows_fn) {
-  auto dims = x.dimensions();
-  int64_t c = dims.size() ? dims.back() : 1;
-  int64_t rows = c ? x.element_count() / c : 0;
-  const T* xp = x.typed_data();
-  T* yp = y->typed_data();
-  parallel_rows(pool, rows, c, [=](int64_t r0, int64_t r1) { rows_fn(xp, yp, r0, r1, c); });
+template <ffi::DataType D>
+using T = ffi::NativeType<D>;
+
+int64_t row_width(const ffi::Buffer<ffi::F32>::Dimensions& dims) {
+  return dims.size() ? dims.back() : 1;
+}
+
+// y = rows_fn(x) row by row (softmax, log_softmax).
+template <ffi::DataType D, void (*rows_fn)(const T<D>*, T<D>*, int64_t, int64_t, int64_t)>
+ffi::Error Rows(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<D> y) {
+  int64_t c = row_width(x.dimensions());
+  const T<D>* xp = x.typed_data();
+  T<D>* yp = y->typed_data();
+  parallel_rows(pool, c ? x.element_count() / c : 0, c,
+                [=](int64_t r0, int64_t r1) { rows_fn(xp, yp, r0, r1, c); });
   return ffi::Error::Success();
 }
 
-ffi::Error SoftmaxF32Impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
-                          ffi::ResultBuffer<ffi::F32> y) {
-  return softmax<float>(pool, x, y, softmax_rows_f32);
+// (m, log1p(s), logsumexp) of every row, each of the leading shape with a trailing 1.
+template <ffi::DataType D,
+          void (*rows_fn)(const T<D>*, T<D>*, T<D>*, T<D>*, int64_t, int64_t, int64_t)>
+ffi::Error Stats(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<D> m,
+                 ffi::ResultBuffer<D> l, ffi::ResultBuffer<D> lse) {
+  int64_t c = row_width(x.dimensions());
+  const T<D>* xp = x.typed_data();
+  T<D>*mp = m->typed_data(), *lp = l->typed_data(), *sp = lse->typed_data();
+  parallel_rows(pool, c ? x.element_count() / c : 0, c,
+                [=](int64_t r0, int64_t r1) { rows_fn(xp, mp, lp, sp, r0, r1, c); });
+  return ffi::Error::Success();
 }
 
-ffi::Error SoftmaxF64Impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F64> x,
-                          ffi::ResultBuffer<ffi::F64> y) {
-  return softmax<double>(pool, x, y, softmax_rows_f64);
-}
+constexpr auto SoftmaxF32Impl = Rows<ffi::F32, softmax_rows_f32>;
+constexpr auto SoftmaxF64Impl = Rows<ffi::F64, softmax_rows_f64>;
+constexpr auto LogSoftmaxF32Impl = Rows<ffi::F32, log_softmax_rows_f32>;
+constexpr auto LogSoftmaxF64Impl = Rows<ffi::F64, log_softmax_rows_f64>;
+constexpr auto StatsF32Impl = Stats<ffi::F32, stats_rows_f32>;
+constexpr auto StatsF64Impl = Stats<ffi::F64, stats_rows_f64>;
 
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF32, SoftmaxF32Impl,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>());
+#define ROWS(D) ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
+#define STATS(D)                                                                       \
+  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>() \
+      .Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF64, SoftmaxF64Impl,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Ret<ffi::Buffer<ffi::F64>>());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF32, SoftmaxF32Impl, ROWS(ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF64, SoftmaxF64Impl, ROWS(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxF32, LogSoftmaxF32Impl, ROWS(ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxF64, LogSoftmaxF64Impl, ROWS(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF32, StatsF32Impl, STATS(ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF64, StatsF64Impl, STATS(ffi::F64));

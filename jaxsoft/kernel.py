@@ -1,25 +1,30 @@
-r"""The compiled softmax row kernel (`kernel.cc`): an XLA FFI custom call on x86-64 CPUs.
+r"""The compiled row kernels (`kernel.cc`): softmax, log_softmax and the exact row statistics
+(m, log1p(s), logsumexp) over the last axis, as XLA FFI custom calls on x86-64 CPUs.
 
 XLA's fused softmax sums the row's e^{d} in the input's precision and uses its own exp
-(≤ ~1 ulp): 5–7 float32 ulp on rows of 1000 entries or more (README, Numerics). The kernel
-reads a row once for its max m, computes e^{x − m} with the rounding error of x − m folded
-into the exponent's reduced argument, stores it, sums it in float64 (long double for
-float64 inputs), and scales the row, still in cache, by 1 / sum in that wider format with one
-rounding: ≤ 2.5 ulp at every shape measured, at jax.nn's speed or better on rows of ≥ 1000
-(README, Performance).
+(≤ ~1 ulp): 5–7 float32 ulp on rows of 1000 entries or more (README, Numerics). A kernel reads
+a row once for its max m, computes e^{x − m} with the rounding error of x − m folded into the
+exponent's reduced argument, and sums in float64 (long double for float64 inputs), the
+maxima counted apart so s = Σ_j e^{x_j − m} − 1 keeps its digits when tiny. The output pass
+works on the row, still in cache, in that wider format and rounds once: softmax ≤ 2.5 ulp,
+log_softmax ≤ 2 (0.5–1.3 measured in float32), logsumexp ≤ 1 at every shape tested
+(tests/test_kernel.py). Rows of ≤ 16 entries go 16 at a time, one per vector lane (gathers),
+so no reduction crosses lanes. Speed: README, Performance.
 
-`jaxsoft.softmax` uses it for float32/float64 over the last axis without `where`, when the
-jit targets the CPU (`jax.lax.platform_dependent`: other backends trace the jnp formula);
-everything else, and every machine where the kernel cannot be built, takes the jnp path of
-`jaxsoft.softmax` (same conventions, 5–7 ulp on wide rows).
+Used for float32/float64 over the last axis without `where`, when the jit targets the CPU
+(`jax.lax.platform_dependent`: other backends lower the jnp formula): by `jaxsoft.softmax`,
+`log_softmax`, `logsumexp` and the forward of the integer-label cross-entropy. Everything
+else, and every machine where the kernel cannot be built, takes the jnp formulas of
+`jaxsoft.softmax` (same conventions; softmax 5–7 ulp on wide rows).
 
 Built at first use with the C++ compiler `$CXX` (default g++; needs AVX-512F and XLA's FFI
 headers, which jaxlib ships) into `$JAXSOFT_CACHE_DIR` (default `$XDG_CACHE_HOME/jaxsoft`,
 else `~/.cache/jaxsoft`), under a name keyed by the source, the compiler, its flags and the
 jaxlib version; the build writes a temporary file and renames it, so concurrent processes
-share one cache safely. `JAXSOFT_KERNEL=0` turns the kernel off for the process;
-`disabled()` turns it off while functions are traced (already compiled functions keep what
-they were traced with). `status()` says whether it is in use and, if not, why.
+share one cache safely. `JAXSOFT_KERNEL=0` turns the kernels off for the process;
+`disabled()` turns them off while functions are traced (a function `jax.jit` has already
+traced keeps what it was traced with). `status()` says whether they are in use and, if not,
+why.
 
 Sharding: XLA's partitioner cannot see inside a custom call, so under `jax.jit` with a
 sharded input it gathers the input onto every device; inside `jax.shard_map` each device runs
@@ -45,8 +50,8 @@ import numpy as np
 
 SOURCE = pathlib.Path(__file__).with_name("kernel.cc")
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-mavx512f", "-w")
-TARGETS = {np.dtype(np.float32): ("jaxsoft_softmax_f32", "SoftmaxF32"),
-           np.dtype(np.float64): ("jaxsoft_softmax_f64", "SoftmaxF64")}
+SYMBOLS = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "stats": "Stats"}
+SUFFIXES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
 
 _log = logging.getLogger(__name__)
 _off = [os.environ.get("JAXSOFT_KERNEL", "1") == "0"]
@@ -107,11 +112,13 @@ def _load() -> str:
         import ctypes
 
         lib = ctypes.cdll.LoadLibrary(str(build(cache_dir())))
-        for name, symbol in TARGETS.values():
-            jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, symbol)),
-                                        platform="cpu")
+        for symbol in SYMBOLS.values():
+            for suffix in SUFFIXES.values():
+                jax.ffi.register_ffi_target(f"jaxsoft_{symbol}{suffix}",
+                                            jax.ffi.pycapsule(getattr(lib, symbol + suffix)),
+                                            platform="cpu")
     except (OSError, RuntimeError, AttributeError) as error:
-        _log.info("jaxsoft: softmax kernel not built, using the jnp path: %s", error)
+        _log.info("jaxsoft: row kernels not built, using the jnp path: %s", error)
         return f"build failed: {error}"
     return ""
 
@@ -123,14 +130,21 @@ def status() -> str:
     return _load() or "in use"
 
 
+def applies(x, axes, where) -> bool:
+    """Whether the kernels serve `x` reduced over `axes` now: float32/float64, the last axis,
+    no mask, kernels on (built at the first call)."""
+    return (where is None and np.dtype(x.dtype) in SUFFIXES and tuple(axes) == (x.ndim - 1,)
+            and enabled())
+
+
 def enabled() -> bool:
-    """Whether softmax traces the kernel now (builds it on the first call)."""
+    """Whether the kernels are traced now (builds them on the first call)."""
     return not _off[0] and not _load()
 
 
 @contextlib.contextmanager
 def disabled():
-    """Trace the jnp path of `jaxsoft.softmax` inside the block (for comparisons and tests).
+    """Trace the jnp formulas instead of the kernels inside the block (comparisons, tests).
 
     Example:
       >>> import jax.numpy as jnp, jaxsoft
@@ -147,13 +161,33 @@ def disabled():
         _off[0] = before
 
 
-def softmax(x, fallback):
-    """softmax of float32/float64 `x` over its last axis: the kernel on CPU, `fallback(x)`
-    (the jnp formula) on other backends. The caller checks `enabled()` and the dtype."""
-    name, _ = TARGETS[np.dtype(x.dtype)]
+def _call(fn, x, outs, fallback):
+    target = f"jaxsoft_{SYMBOLS[fn]}{SUFFIXES[np.dtype(x.dtype)]}"
 
     def cpu(x):
-        out = jax.ShapeDtypeStruct(x.shape, x.dtype)
-        return jax.ffi.ffi_call(name, out, vmap_method="broadcast_all")(x)
+        return jax.ffi.ffi_call(target, outs, vmap_method="broadcast_all")(x)
 
     return jax.lax.platform_dependent(x, cpu=cpu, default=fallback)
+
+
+def rows(fn, x, fallback):
+    """`fn` ("softmax" or "log_softmax") of `x` over its last axis: the kernel on CPU,
+    `fallback(x)` (the jnp formula) on other backends. The caller checks `applies`."""
+    return _call(fn, x, jax.typeof(x), fallback)  # typeof: also inside shard_map (its vma)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def stats(x, fallback):
+    """(m, log1p(s), logsumexp) of every row of `x`, each of shape x.shape[:-1] + (1,):
+    m = max(max_j x_j, −finfo.max), log1p(s) (0 for an empty row), logsumexp (−inf for
+    it); NaN for a row holding NaN or +inf. `fallback(x)` on other backends. Its derivative
+    (needed only to differentiate a derivative, e.g. `jax.hessian` of a loss) is that of
+    `fallback`, the jnp formula."""
+    row = jax.typeof(x).update(shape=(*x.shape[:-1], 1))
+    return tuple(_call("stats", x, (row, row, row), fallback))
+
+
+@stats.defjvp
+def _stats_jvp(fallback, primals, tangents):
+    _, dots = jax.jvp(fallback, primals, tangents)
+    return stats(*primals, fallback), dots

@@ -1,5 +1,5 @@
-"""The softmax row kernel (jaxsoft/kernel.cc) against a long-double softmax and against the jnp
-path's conventions; its build cache; where it is and is not traced."""
+"""The row kernels (jaxsoft/kernel.cc: softmax, log_softmax, the row statistics) against long
+double and against the jnp path's conventions; the build cache; where they are traced."""
 
 import jax
 import jax.numpy as jnp
@@ -15,10 +15,24 @@ DTYPES = {"f32": np.float32, "f64": np.float64}
 needs_kernel = pytest.mark.skipif(not kernel.enabled(), reason=f"kernel: {kernel.status()}")
 
 
-def _reference(x):
+def _shifted(x):
+    """(x − m, log1p(s)) in long double, s = (ties − 1) + Σ_{x < m} e^{x − m}: the log of the
+    sum 1 + s, or x − (m + log1p(s)), would round away the digits of a tiny log_softmax."""
     xl = np.asarray(x, np.longdouble)
-    e = np.exp(xl - xl.max(-1, keepdims=True))
-    return (e / e.sum(-1, keepdims=True)).astype(np.float64)
+    m = xl.max(-1, keepdims=True)
+    s = (np.sum(xl == m, -1, keepdims=True) - 1) + np.where(xl < m, np.exp(xl - m), 0).sum(
+        -1, keepdims=True)
+    return xl - m, m, np.log1p(s)
+
+
+REFERENCES = {  # long double, rounded to float64 (exact for float32 results)
+    "softmax": lambda x: np.exp(_shifted(x)[0] - _shifted(x)[2]).astype(np.float64),
+    "log_softmax": lambda x: (_shifted(x)[0] - _shifted(x)[2]).astype(np.float64),
+    "logsumexp": lambda x: (_shifted(x)[1] + _shifted(x)[2])[..., 0].astype(np.float64),
+}
+FUNCTIONS = {"softmax": jaxsoft.softmax, "log_softmax": jaxsoft.log_softmax,
+             "logsumexp": lambda x: jaxsoft.logsumexp(x, axis=-1)}
+BOUNDS = {"softmax": 2.5, "log_softmax": 2, "logsumexp": 1}  # float32/float64 ulp
 
 
 def _jnp(fn, *args):
@@ -27,22 +41,28 @@ def _jnp(fn, *args):
 
 
 def _has_kernel_call(fn, *args) -> bool:
-    return "jaxsoft_softmax" in jax.jit(fn).lower(*args).as_text()
+    return "@jaxsoft_" in jax.jit(fn).lower(*args).as_text()
 
 
 @needs_kernel
+@pytest.mark.parametrize("fn", FUNCTIONS)
 @pytest.mark.parametrize("name", DTYPES)
-@pytest.mark.parametrize("shape", [(1,), (17,), (3, 1), (5, 15), (4, 16), (2, 3, 17), (7, 64),
-                                   (3, 65), (512, 300), (2, 40000)])  # the last two: threads
-def test_matches_long_double_within_2_5_ulp(name, shape):
+@pytest.mark.parametrize("shape", [
+    (1,), (17,), (3, 1), (5, 15), (4, 16), (2, 3, 17), (7, 64), (3, 65),  # one row at a time
+    (33, 1), (37, 10), (2, 24, 16), (4099, 7),  # ≤ 16 wide: 16 rows at a time, then the rest
+    (512, 300), (2, 40000), (20000, 10)])  # several threads
+def test_matches_long_double(fn, name, shape):
     dtype = DTYPES[name]
     x = (4 * np.random.default_rng(sum(shape)).standard_normal(shape)).astype(dtype)
     with jax.enable_x64(dtype == np.float64):
-        assert _has_kernel_call(jaxsoft.softmax, x)
-        got = np.asarray(jax.jit(jaxsoft.softmax)(x), np.float64)
-    true = _reference(x)
-    err = np.abs(got - true) / np.spacing(true.astype(dtype)).astype(np.float64)
-    assert err.max() <= 2.5, f"max {err.max():.2f} ulp"
+        assert _has_kernel_call(FUNCTIONS[fn], x)
+        got = np.asarray(jax.jit(FUNCTIONS[fn])(x), np.float64)
+    true = REFERENCES[fn](x)
+    scale = np.abs(true)
+    if fn == "logsumexp":  # where lse cancels against the max, in ulp of the max (conditioning)
+        scale = np.maximum(scale, np.abs(x).max(-1))
+    err = np.abs(got - true) / np.spacing(scale.astype(dtype)).astype(np.float64)
+    assert err.max() <= BOUNDS[fn], f"max {err.max():.2f} ulp"
 
 
 SPECIAL_ROWS = [
@@ -57,16 +77,33 @@ SPECIAL_ROWS = [
 ]
 
 
+def _labels(x):
+    return jnp.arange(np.prod(x.shape[:-1], dtype=int)).reshape(x.shape[:-1]) % x.shape[-1]
+
+
+CE = {  # the cross-entropies whose forward takes the row statistics from the kernel
+    "integer labels": lambda x: jaxsoft.softmax_cross_entropy_with_integer_labels(x, _labels(x)),
+    "one-hot": lambda x: jaxsoft.softmax_cross_entropy(
+        x, jax.nn.one_hot(_labels(x), x.shape[-1], dtype=x.dtype)),
+}
+
+
 @needs_kernel
+@pytest.mark.parametrize("fn", [*FUNCTIONS, *CE])
 @pytest.mark.parametrize("name", DTYPES)
-def test_special_rows_follow_the_jnp_conventions(name):
+def test_special_rows_follow_the_jnp_conventions(fn, name):
     dtype = DTYPES[name]
+    f = FUNCTIONS.get(fn) or CE[fn]
     x = np.array(SPECIAL_ROWS, dtype) * np.ones((3, 1, 1), dtype)  # 3×8 rows of 4
     with jax.enable_x64(dtype == np.float64):
-        got, want = np.asarray(jaxsoft.softmax(x)), np.asarray(_jnp(jaxsoft.softmax, x))
+        got, want = np.asarray(f(x)), np.asarray(_jnp(f, x))
+        grad = np.asarray(jax.grad(lambda v: jnp.sum(jnp.where(jnp.isfinite(f(v)), f(v), 0)))(x))
+        want_grad = _jnp(jax.grad(lambda v: jnp.sum(jnp.where(jnp.isfinite(f(v)), f(v), 0))), x)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_allclose(got, want, rtol=4 * np.finfo(dtype).eps, atol=0)
-    assert not np.any(np.signbit(got[np.isfinite(got)]))  # masked entries are +0.0
+    np.testing.assert_allclose(grad, want_grad, rtol=8 * np.finfo(dtype).eps, atol=1e-30)
+    if fn == "softmax":
+        assert not np.any(np.signbit(got[np.isfinite(got)]))  # masked entries are +0.0
 
 
 @needs_kernel
@@ -77,18 +114,28 @@ def test_empty_arrays(shape):
 
 
 @needs_kernel
-def test_vmap_and_gradient_match_the_jnp_path(x64):
+@pytest.mark.parametrize("fn", [*FUNCTIONS, *CE])
+def test_vmap_and_gradient_match_the_jnp_path(fn, x64):
+    f = FUNCTIONS.get(fn) or CE[fn]
     x = jnp.asarray(np.random.default_rng(1).standard_normal((3, 4, 50)))
-    w = jnp.asarray(np.random.default_rng(2).standard_normal((3, 4, 50)))
+    w = jnp.asarray(np.random.default_rng(2).standard_normal(jax.eval_shape(f, x).shape))
 
     def loss(v):
-        return jnp.sum(jax.vmap(jaxsoft.softmax)(v) * w)
+        return jnp.sum(jax.vmap(f)(v) * w)
 
     assert _has_kernel_call(loss, x)
     value, grad = jax.value_and_grad(loss)(x)
     ref_value, ref_grad = _jnp(jax.value_and_grad(lambda v: loss(v)), x)
     np.testing.assert_allclose(value, ref_value, rtol=1e-14)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-15)
+
+
+@needs_kernel
+def test_hessian_of_a_loss_through_the_row_statistics(x64):
+    z, y = jnp.array([0.3, -1.2, 2.0]), jnp.array([0.2, 0.0, 0.8])
+    f = lambda v: jaxsoft.softmax_cross_entropy(v, y)  # noqa: E731
+    assert _has_kernel_call(f, z)
+    np.testing.assert_allclose(jax.hessian(f)(z), _jnp(jax.hessian(f), z), rtol=1e-13)
 
 
 @needs_kernel
@@ -104,16 +151,22 @@ def test_two_softmaxes_in_one_jit_share_the_thread_pool():
 def test_kernel_is_traced_only_where_it_applies():
     x = jnp.ones((4, 6))
     mask = jnp.broadcast_to(jnp.arange(6) < 3, (4, 6))
-    assert not _has_kernel_call(lambda v: jaxsoft.softmax(v, axis=0), x)
-    assert not _has_kernel_call(lambda v: jaxsoft.softmax(v, where=mask), x)
-    assert not _has_kernel_call(jaxsoft.softmax, x.astype(jnp.bfloat16))
-    assert not _has_kernel_call(lambda v: _jnp(jaxsoft.softmax, v), x)
-    assert _has_kernel_call(jaxsoft.softmax, x) == kernel.enabled()
+    for f in (*FUNCTIONS.values(), *CE.values()):
+        assert not _has_kernel_call(lambda v, f=f: _jnp(f, v), x)
+        assert not _has_kernel_call(f, x.astype(jnp.bfloat16))
+        assert _has_kernel_call(f, x) == kernel.enabled()
+    for f in (jaxsoft.softmax, jaxsoft.log_softmax, jaxsoft.logsumexp):
+        assert not _has_kernel_call(lambda v, f=f: f(v, axis=0), x)
+        assert not _has_kernel_call(lambda v, f=f: f(v, where=mask), x)
+    assert not _has_kernel_call(lambda v: jaxsoft.softmax_cross_entropy_with_integer_labels(
+        v, jnp.zeros(4, int), where=mask), x)
 
 
-def test_other_backends_lower_the_jnp_formula():
-    exported = jax.export.export(jax.jit(jaxsoft.softmax), platforms=["cuda"])(jnp.ones((4, 6)))
-    assert "jaxsoft_softmax" not in exported.mlir_module()
+@pytest.mark.parametrize("fn", [*FUNCTIONS, *CE])
+def test_other_backends_lower_the_jnp_formula(fn):
+    f = FUNCTIONS.get(fn) or CE[fn]
+    exported = jax.export.export(jax.jit(f), platforms=["cuda"])(jnp.ones((4, 6)))
+    assert "@jaxsoft_" not in exported.mlir_module()
 
 
 @needs_kernel

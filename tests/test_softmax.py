@@ -45,7 +45,7 @@ def _layout(request, monkeypatch):
     assert any(calls), f"the {request.param} path did not run"
 
 
-layout = pytest.fixture(params=["whole rows", "sub-rows", "variadic sums"])(_layout)
+layout = pytest.fixture(params=["whole rows", "jnp rows", "sub-rows", "variadic sums"])(_layout)
 # the softmax sums one term per entry (`Stats(exact=False)`): no variadic reduce
 softmax_layout = pytest.fixture(params=["whole rows", "jnp rows", "sub-rows"])(_layout)
 
@@ -150,15 +150,19 @@ def _wide_rows(dtype):
     return x, {"softmax": np.exp(xl - lse), "log_softmax": xl - lse, "logsumexp": lse[:, 0]}
 
 
-def _kernel_softmax(x, axis):
-    if not jaxsoft.kernel.enabled():
-        pytest.skip(f"softmax kernel: {jaxsoft.kernel.status()}")
-    return jaxsoft.softmax(x, axis)
+def _on_kernel(fn):
+    def run(x, axis):
+        if not jaxsoft.kernel.enabled():
+            pytest.skip(f"row kernels: {jaxsoft.kernel.status()}")
+        return fn(x, axis)
+    return run
 
 
-def _jnp_softmax(x, axis):
-    with jaxsoft.kernel.disabled():
-        return jaxsoft.softmax(x, axis)
+def _on_jnp(fn):
+    def run(x, axis):
+        with jaxsoft.kernel.disabled():
+            return fn(x, axis)
+    return run
 
 
 JNP_WIDE_ROWS = pytest.mark.xfail(strict=True, reason=(
@@ -168,17 +172,20 @@ JNP_WIDE_ROWS = pytest.mark.xfail(strict=True, reason=(
 
 
 @pytest.mark.parametrize("name", DTYPES)
-@pytest.mark.parametrize(("fn", "bound"), [
-    pytest.param(_kernel_softmax, 2.5, id="softmax-kernel"),
-    pytest.param(_jnp_softmax, 4, id="softmax-jnp", marks=JNP_WIDE_ROWS),
-    pytest.param(jaxsoft.log_softmax, 4, id="log_softmax"),
-    pytest.param(jaxsoft.logsumexp, 4, id="logsumexp")])
-def test_wide_rows_within_bound(name, fn, bound):
+@pytest.mark.parametrize(("fn", "path", "bound"), [
+    pytest.param("softmax", _on_kernel, 2.5, id="softmax-kernel"),
+    pytest.param("softmax", _on_jnp, 4, id="softmax-jnp", marks=JNP_WIDE_ROWS),
+    pytest.param("log_softmax", _on_kernel, 1, id="log_softmax-kernel"),
+    pytest.param("log_softmax", _on_jnp, 4, id="log_softmax-jnp"),
+    pytest.param("logsumexp", _on_kernel, 1, id="logsumexp-kernel"),
+    pytest.param("logsumexp", _on_jnp, 4, id="logsumexp-jnp")])
+def test_wide_rows_within_bound(name, fn, path, bound):
     dtype = DTYPES[name]
     x, true = _wide_rows(dtype)
+    run = path(getattr(jaxsoft, fn))
     with jax.enable_x64(dtype == np.float64):
-        got = np.asarray(jax.jit(lambda v: fn(v, -1))(jnp.asarray(x)), np.float64)
-    err = ulps(got, true[fn.__name__.replace("_kernel_", "").replace("_jnp_", "")], dtype)
+        got = np.asarray(jax.jit(lambda v: run(v, -1))(jnp.asarray(x)), np.float64)
+    err = ulps(got, true[fn], dtype)
     assert err.max() <= bound, f"max {err.max():.2f} ulp"
 
 

@@ -114,7 +114,7 @@ def _partials_of_logits(z, labels, vocab_start, *, sums=True):
     """
     width = z.shape[1]
     local = labels - jnp.asarray(vocab_start).astype(labels.dtype)
-    st = Stats(z, (1,), None)
+    st = Stats(z, (1,), None, rows_kernel=False)  # the chunk loop keeps its own fusions
     z_y = jnp.take_along_axis(st.x, jnp.clip(local, 0, width - 1)[:, None], axis=1)[:, 0]
     count = jnp.full(labels.shape, width, z.dtype)
     # Σ (z_j − m), each term exact (≤ 0)
