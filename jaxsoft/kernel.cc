@@ -358,10 +358,12 @@ void stats_rows_f64(const double* x, double* m, double* l, double* lse, int64_t 
 
 // Rows in chunks over XLA's intra-op pool. The calling thread takes chunks too and waits only
 // for chunks another thread has started: a task that starts late finds none left and returns,
-// so a busy pool delays nothing and cannot deadlock.
+// so a busy pool delays nothing and cannot deadlock. As many workers as the pool has threads
+// (the caller one of them: one more was measured 2-20 % slower on 2 cores).
 template <typename F>
 void parallel_rows(ffi::ThreadPool& pool, int64_t rows, int64_t c, F f) {
-  int64_t threads = std::min<int64_t>(pool.num_threads() + 1, rows * c / 65536);
+  int64_t workers = std::max<int64_t>(pool.num_threads(), 1);
+  int64_t threads = std::min<int64_t>(workers, rows * c / 65536);
   if (threads <= 1) {
     f(0, rows);
     return;

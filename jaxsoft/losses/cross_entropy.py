@@ -191,7 +191,8 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
     Example:
       >>> import jax.numpy as jnp, jaxsoft
       >>> z = jnp.array([[1e4, 1e4 + 1, 1e4 + 2], [0.0, 0.0, 50.0]])
-      >>> jaxsoft.softmax_cross_entropy_with_integer_labels(z, jnp.array([2, 2]))  # doctest: +NUMBER
+      >>> loss = jaxsoft.softmax_cross_entropy_with_integer_labels(z, jnp.array([2, 2]))
+      >>> loss  # doctest: +NUMBER
       Array([4.076060e-01, 3.857500e-22], dtype=float32)
     """
     fn = "softmax_cross_entropy_with_integer_labels"
