@@ -35,6 +35,7 @@ or `disabled()`.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import hashlib
 import logging
@@ -109,8 +110,6 @@ def _load() -> str:
     if not _cpu_has_avx512f():
         return "the CPU is not x86-64 Linux with AVX-512F"
     try:
-        import ctypes
-
         lib = ctypes.cdll.LoadLibrary(str(build(cache_dir())))
         for symbol in SYMBOLS.values():
             for suffix in SUFFIXES.values():
