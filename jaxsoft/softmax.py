@@ -186,6 +186,12 @@ def _row_result(s):
     return jax.lax.reduce_precision(s, exponent_bits=fi.nexp, mantissa_bits=fi.nmant)
 
 
+def _floor(m):
+    """Below m − finfo.max/2 (at least −finfo.max), e^{x − m} = 0 (see `Stats.shift`)."""
+    big = jnp.finfo(m.dtype).max
+    return jnp.maximum(m - big * 0.5, -big)
+
+
 class Stats:
     """Exact pieces of a row's normalizer, computed in two passes over x (max, then sum).
 
@@ -241,13 +247,13 @@ class Stats:
                             functools.partial(jnp.sum, axis=last, keepdims=True))
             self.x, self.m, self.s = x, m[..., 0], s[..., 0]
             self.compensate = compensate
-            self.floor = jnp.maximum(self.m - big * 0.5, -big)
+            self.floor = _floor(self.m)
             self.d, self.err = self.shift(x)
             return
         self.x, self.m = x, jnp.maximum(jnp.max(x, axis=axes, keepdims=True), -big)
         self.compensate = compensate
         # Below `floor`, e^{x − m} = 0 (the clamp changes no term of the sum).
-        self.floor = jnp.maximum(self.m - big * 0.5, -big)
+        self.floor = _floor(self.m)
         self.d, self.err = self.shift(x)
         if not exact:  # 1 + s = Σ e^{d}, to ~2 ulp (see the class docstring)
             self.s = row_sum(jnp.exp(self.d), axes) - 1
@@ -269,10 +275,9 @@ class Stats:
             st = Stats(x, axes, None, rows_kernel=False)
             return st.m, st.log1p_s, st.lse
 
-        big = jnp.finfo(x.dtype).max
         self.x, self.compensate = x, True
         self.m, *self.row_stats = kernel.stats(x, formula)
-        self.floor = jnp.maximum(self.m - big * 0.5, -big)
+        self.floor = _floor(self.m)
         self.d, self.err = self.shift(x)
 
     def shift(self, x):
@@ -374,7 +379,8 @@ def logsumexp(x, axis=None, *, where=None, keepdims=False):
     Derivative: ∂/∂x_i logsumexp(x) = softmax(x)_i.
 
     Conventions: a fully masked row (all `where` False) or a row of all −inf gives −inf with
-    gradient 0; a row holding +inf or NaN gives NaN. Reduces over `axis` (int, tuple, or None = all axes, as `jax.nn.logsumexp`).
+    gradient 0; a row holding +inf or NaN gives NaN. Reduces over `axis` (int, tuple, or
+    None = all axes, as `jax.nn.logsumexp`).
 
     Args:
       x: floating array.
