@@ -103,6 +103,35 @@ def _class_mean(st, where, axis):
     return count, jnp.sum(shift, axis=axis, keepdims=True) / jnp.maximum(count, 1)
 
 
+def _int_grad_parts(logits, labels, axis, where, smoothing, z_loss, ignore_index, stats):
+    """∂CE/∂z = dense − b·onehot(y), as (dense, b, y): the one-hot part is added at one entry
+    a row (a scatter), not formed full-size by a compare with an iota, which cost the backward
+    pass ~20 ms of 85 at 8192×4096 (XLA on CPU, measured). b is the row factor (keep + poison)
+    times 1 − α; y is clipped into range (a row with an invalid label is NaN already)."""
+    classes = logits.shape[axis]
+    lab = jnp.expand_dims(labels, axis)
+    m, log1p_s, lse = stats if stats is not None else _row_stats(logits, axis, where)
+    keep, poison = _row_factor(*_label_flags(lab, classes, ignore_index, where, axis))
+    row = (keep + poison).astype(logits.dtype)
+    scale = row
+    if z_loss:
+        scale = row * (1 + 2 * z_loss * jnp.where(jnp.isfinite(lse), lse, 0))
+    dense = probs(logits, m, log1p_s, where) * scale
+    if smoothing:
+        if where is None:
+            dense = dense - row * (smoothing / classes)
+        else:
+            count = jnp.sum(where, axis=axis, keepdims=True).astype(logits.dtype)
+            dense = dense - row * jnp.where(where, smoothing / jnp.maximum(count, 1), 0)
+    return dense, (1 - smoothing) * row, jnp.clip(lab, 0, classes - 1)
+
+
+def _label_entries(shape, lab, axis):
+    """The index tuple of each row's label entry (`lab` keeps `axis` as a size-1 dim)."""
+    return tuple(lab if d == axis else jax.lax.broadcasted_iota(lab.dtype, lab.shape, d)
+                 for d in range(len(shape)))
+
+
 def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, where=None,
                                                    label_smoothing=0.0, z_loss=0.0,
                                                    ignore_index=None, stats=None):
@@ -112,22 +141,10 @@ def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, w
     no unmasked class get 0, rows with an invalid label get NaN. Shape of `logits`.
     """
     axis = _checks.class_axis(logits, axis, "softmax_cross_entropy_with_integer_labels_grad")
-    classes = logits.shape[axis]
-    lab = jnp.expand_dims(labels, axis)
-    m, log1p_s, lse = stats if stats is not None else _row_stats(logits, axis, where)
-    p = probs(logits, m, log1p_s, where)
-    if z_loss:
-        p = p * (1 + 2 * z_loss * jnp.where(jnp.isfinite(lse), lse, 0))
-    onehot = jax.lax.broadcasted_iota(lab.dtype, logits.shape, axis) == lab
-    target = (1 - label_smoothing) * onehot.astype(logits.dtype)
-    if label_smoothing:
-        if where is None:
-            target = target + label_smoothing / classes
-        else:
-            count = jnp.sum(where, axis=axis, keepdims=True).astype(logits.dtype)
-            target = target + jnp.where(where, label_smoothing / jnp.maximum(count, 1), 0)
-    keep, poison = _row_factor(*_label_flags(lab, classes, ignore_index, where, axis))
-    return (p - target) * (keep + poison).astype(logits.dtype)
+    dense, b, lab = _int_grad_parts(logits, labels, axis, where, label_smoothing, z_loss,
+                                    ignore_index, stats)
+    return dense.at[_label_entries(logits.shape, lab, axis)].add(
+        -b, mode="promise_in_bounds", unique_indices=True)
 
 
 @_ce_int.defjvp
@@ -138,10 +155,11 @@ def _ce_int_jvp(opts, primals, tangents):
     loss, stats = _ce_int_forward(x, labels, where, opts)
 
     def tangent(x, labels, where, stats, x_dot):
-        g = softmax_cross_entropy_with_integer_labels_grad(
-            x, labels, axis=axis, where=where, label_smoothing=smoothing, z_loss=z_loss,
-            ignore_index=ignore_index, stats=stats)
-        return jnp.sum(g * x_dot, axis=axis)
+        # Σ_j dense_j·ż_j − b·ż_y: its transpose adds −b·ct at the label in place (a scatter).
+        dense, b, lab = _int_grad_parts(x, labels, axis, where, smoothing, z_loss,
+                                        ignore_index, stats)
+        x_dot_y = jnp.take_along_axis(x_dot, lab, axis, mode="promise_in_bounds")
+        return jnp.sum(dense * x_dot, axis=axis) - jnp.squeeze(b * x_dot_y, axis)
 
     return loss, _recomputed(tangent)(x, labels, where, stats, x_dot)
 
