@@ -7,6 +7,9 @@
 // Conventions (those of jaxsoft.softmax): m is at least -max (a row of all -inf sums to 0 and
 // gives 0, not 0/0); e^{x - m} is 0 where x - m is below the smallest subnormal's exponent
 // (-inf included); a NaN or +inf anywhere in a row makes the whole row NaN.
+//
+// The soft-label cross-entropy's kernel (SoftCrossEntropy) forms the loss beside the row's
+// statistics, in the same wider format, reading x and the labels y once.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -168,6 +171,55 @@ void stats_rows_f32(const float* x, float* m, float* l, float* lse, int64_t r0, 
     m[i] = mf;
     l[i] = (float)std::log1p(s < 0 ? 0.0 : s);
     lse[i] = (float)((double)mf + std::log1p(s));
+  }
+}
+
+// Soft-label cross-entropy per row, the loss Σ_j y_j·(log1p(s) + (m - x_j)) as
+// mass·log1p(s) + Σ_{y_j != 0} y_j·(m - x_j), mass = Σ_j y_j, all in float64 and rounded once
+// (every term >= 0: no cancellation). 0·log 0 = 0: an entry with y_j = 0 adds nothing, also
+// at x_j = -inf, where y_j > 0 adds +inf. A label outside [0, 1] (or NaN) makes the row's
+// loss NaN, and its l = log1p(s) too (so its gradient is NaN). The s pass and the loss pass
+// are one loop over x and y.
+void soft_ce_rows_f32(const float* x, const float* y, float* loss, float* m, float* l,
+                      float* lse, float* mass, int64_t r0, int64_t r1, int64_t c) {
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+  for (int64_t i = r0; i < r1; ++i) {
+    const float *xi = x + i * c, *yi = y + i * c;
+    float mf = row_max(xi, c);
+    __m512 mv = _mm512_set1_ps(mf), neg_m = _mm512_sub_ps(zero, mv);
+    __m512d md = _mm512_set1_pd(mf), s0 = _mm512_setzero_pd(), s1 = s0, t0 = s0, t1 = s0,
+            w0 = s0, w1 = s0;
+    __mmask16 bad = 0;
+    int64_t ties = 0;
+    for (int64_t j = 0; j < c; j += 16) {
+      __mmask16 k = tail(c - j);
+      __m512 v = _mm512_maskz_loadu_ps(k, xi + j), w = _mm512_maskz_loadu_ps(k, yi + j);
+      __m512 d = _mm512_sub_ps(v, mv);
+      __m512 err = _mm512_sub_ps(_mm512_max_ps(v, neg_m), _mm512_sub_ps(d, _mm512_min_ps(v, neg_m)));
+      __mmask16 tie = _mm512_mask_cmp_ps_mask(k, v, mv, _CMP_EQ_OQ);
+      __mmask16 kept = _mm512_mask_cmp_ps_mask(k & ~tie, d, _mm512_set1_ps(-104.0f), _CMP_NLE_UQ);
+      __m512 e = _mm512_maskz_mov_ps(kept, exp_below(d, err));
+      s0 = _mm512_add_pd(s0, lo_pd(e));
+      s1 = _mm512_add_pd(s1, hi_pd(e));
+      ties += __builtin_popcount(tie);
+      bad |= _mm512_mask_cmp_ps_mask(k, w, zero, _CMP_NGE_UQ) |
+             _mm512_mask_cmp_ps_mask(k, w, one, _CMP_NLE_UQ);
+      __mmask16 nz = _mm512_mask_cmp_ps_mask(k, w, zero, _CMP_NEQ_UQ);
+      __m512d wl = lo_pd(w), wh = hi_pd(w);
+      t0 = _mm512_mask3_fmadd_pd(wl, _mm512_sub_pd(md, lo_pd(v)), t0, (__mmask8)nz);
+      t1 = _mm512_mask3_fmadd_pd(wh, _mm512_sub_pd(md, hi_pd(v)), t1, (__mmask8)(nz >> 8));
+      w0 = _mm512_add_pd(w0, wl);
+      w1 = _mm512_add_pd(w1, wh);
+    }
+    double s = (double)(ties - 1) + _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    if (mf == INFINITY) s = NAN;
+    double lp = std::log1p(s < 0 ? 0.0 : s), ms = _mm512_reduce_add_pd(_mm512_add_pd(w0, w1));
+    double total = bad ? NAN : ms * lp + _mm512_reduce_add_pd(_mm512_add_pd(t0, t1));
+    loss[i] = (float)total;
+    m[i] = mf;
+    l[i] = std::isnan(total) ? NAN : (float)lp;
+    lse[i] = s < 0 ? -INFINITY : (float)((double)mf + lp);  // an empty row: s = -1
+    mass[i] = (float)ms;
   }
 }
 
@@ -378,6 +430,29 @@ void stats_rows_f64(const double* x, double* m, double* l, double* lse, int64_t 
   }
 }
 
+// As soft_ce_rows_f32, in long double.
+void soft_ce_rows_f64(const double* x, const double* y, double* loss, double* m, double* l,
+                      double* lse, double* mass, int64_t r0, int64_t r1, int64_t c) {
+  for (int64_t i = r0; i < r1; ++i) {
+    const double *xi = x + i * c, *yi = y + i * c;
+    double mi = row_max(xi, c);
+    long double s = row_s(xi, c, mi), ms = 0, rest = 0;
+    bool bad = false;
+    for (int64_t j = 0; j < c; ++j) {
+      double w = yi[j];
+      bad |= !(w >= 0 && w <= 1);
+      ms += w;
+      if (w != 0) rest += (long double)w * ((long double)mi - xi[j]);
+    }
+    long double lp = std::log1p(s < 0 ? 0.0L : s), total = bad ? NAN : ms * lp + rest;
+    loss[i] = (double)total;
+    m[i] = mi;
+    l[i] = std::isnan(total) ? NAN : (double)lp;
+    lse[i] = s < 0 ? -INFINITY : (double)(mi + lp);  // an empty row: s = -1
+    mass[i] = (double)ms;
+  }
+}
+
 // ------------------------------------------------------------------------------ threading
 
 // Rows in chunks over XLA's intra-op pool. The calling thread takes chunks too and waits only
@@ -440,12 +515,31 @@ ffi::Error Stats(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<D> m,
   return ffi::Error::Success();
 }
 
+// (loss, m, log1p(s), logsumexp, mass) of every row of x with soft labels y (x's shape).
+template <ffi::DataType D, void (*rows_fn)(const T<D>*, const T<D>*, T<D>*, T<D>*, T<D>*,
+                                           T<D>*, T<D>*, int64_t, int64_t, int64_t)>
+ffi::Error SoftCrossEntropy(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<D> y,
+                            ffi::ResultBuffer<D> loss, ffi::ResultBuffer<D> m,
+                            ffi::ResultBuffer<D> l, ffi::ResultBuffer<D> lse,
+                            ffi::ResultBuffer<D> mass) {
+  int64_t c = row_width(x.dimensions());
+  const T<D>*xp = x.typed_data(), *yp = y.typed_data();
+  T<D>*out[5] = {loss->typed_data(), m->typed_data(), l->typed_data(), lse->typed_data(),
+                 mass->typed_data()};
+  parallel_rows(pool, c ? x.element_count() / c : 0, 2 * c, [=](int64_t r0, int64_t r1) {
+    rows_fn(xp, yp, out[0], out[1], out[2], out[3], out[4], r0, r1, c);
+  });
+  return ffi::Error::Success();
+}
+
 constexpr auto SoftmaxF32Impl = Rows<ffi::F32, softmax_rows_f32>;
 constexpr auto SoftmaxF64Impl = Rows<ffi::F64, softmax_rows_f64>;
 constexpr auto LogSoftmaxF32Impl = Rows<ffi::F32, log_softmax_rows_f32>;
 constexpr auto LogSoftmaxF64Impl = Rows<ffi::F64, log_softmax_rows_f64>;
 constexpr auto StatsF32Impl = Stats<ffi::F32, stats_rows_f32>;
 constexpr auto StatsF64Impl = Stats<ffi::F64, stats_rows_f64>;
+constexpr auto SoftCrossEntropyF32Impl = SoftCrossEntropy<ffi::F32, soft_ce_rows_f32>;
+constexpr auto SoftCrossEntropyF64Impl = SoftCrossEntropy<ffi::F64, soft_ce_rows_f64>;
 
 }  // namespace
 
@@ -454,9 +548,16 @@ constexpr auto StatsF64Impl = Stats<ffi::F64, stats_rows_f64>;
   ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>() \
       .Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
 
+#define SOFT_CE(D)                                                                      \
+  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()    \
+      .Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()                 \
+      .Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
+
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF32, SoftmaxF32Impl, ROWS(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF64, SoftmaxF64Impl, ROWS(ffi::F64));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxF32, LogSoftmaxF32Impl, ROWS(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxF64, LogSoftmaxF64Impl, ROWS(ffi::F64));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF32, StatsF32Impl, STATS(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF64, StatsF64Impl, STATS(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF32, SoftCrossEntropyF32Impl, SOFT_CE(ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF64, SoftCrossEntropyF64Impl, SOFT_CE(ffi::F64));

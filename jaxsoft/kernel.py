@@ -1,5 +1,6 @@
-r"""The compiled row kernels (`kernel.cc`): softmax, log_softmax and the exact row statistics
-(m, log1p(s), logsumexp) over the last axis, as XLA FFI custom calls on x86-64 CPUs.
+r"""The compiled row kernels (`kernel.cc`): softmax, log_softmax, the exact row statistics
+(m, log1p(s), logsumexp) and the soft-label cross-entropy over the last axis, as XLA FFI custom
+calls on x86-64 CPUs.
 
 XLA's fused softmax sums the row's e^{d} in the input's precision and uses its own exp
 (≤ ~1 ulp): 5–7 float32 ulp on rows of 1000 entries or more (README, Numerics). A kernel reads
@@ -13,7 +14,9 @@ so no reduction crosses lanes. Speed: README, Performance.
 
 Used for float32/float64 over the last axis without `where`, when the jit targets the CPU
 (`jax.lax.platform_dependent`: other backends lower the jnp formula): by `jaxsoft.softmax`,
-`log_softmax`, `logsumexp` and the forward of the integer-label cross-entropy. Everything
+`log_softmax`, `logsumexp` and the forwards of the integer-label and the soft-label
+cross-entropy (whose kernel also forms the loss, Σ_j y_j·(log1p(s) + (m − x_j)) in the wider
+format, reading x and y once: ≤ 1 ulp; not over many narrow rows, `softmax.narrow`). Everything
 else, and every machine where the kernel cannot be built, takes the jnp formulas of
 `jaxsoft.softmax` (same conventions; softmax 5–7 ulp on wide rows).
 
@@ -51,7 +54,9 @@ import numpy as np
 
 SOURCE = pathlib.Path(__file__).with_name("kernel.cc")
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-mavx512f", "-w")
-SYMBOLS = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "stats": "Stats"}
+SYMBOLS = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "stats": "Stats",
+           "soft_cross_entropy": "SoftCrossEntropy"}
+ROW_OUTPUTS = {"stats": 3, "soft_cross_entropy": 5}  # how many row-sized results
 SUFFIXES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
 
 _log = logging.getLogger(__name__)
@@ -160,33 +165,38 @@ def disabled():
         _off[0] = before
 
 
-def _call(fn, x, outs, fallback):
-    target = f"jaxsoft_{SYMBOLS[fn]}{SUFFIXES[np.dtype(x.dtype)]}"
+def _call(fn, arrays, outs, fallback):
+    target = f"jaxsoft_{SYMBOLS[fn]}{SUFFIXES[np.dtype(arrays[0].dtype)]}"
 
-    def cpu(x):
-        return jax.ffi.ffi_call(target, outs, vmap_method="broadcast_all")(x)
+    def cpu(*arrays):
+        return jax.ffi.ffi_call(target, outs, vmap_method="broadcast_all")(*arrays)
 
-    return jax.lax.platform_dependent(x, cpu=cpu, default=fallback)
+    return jax.lax.platform_dependent(*arrays, cpu=cpu, default=fallback)
 
 
 def rows(fn, x, fallback):
     """`fn` ("softmax" or "log_softmax") of `x` over its last axis: the kernel on CPU,
     `fallback(x)` (the jnp formula) on other backends. The caller checks `applies`."""
-    return _call(fn, x, jax.typeof(x), fallback)  # typeof: also inside shard_map (its vma)
+    return _call(fn, (x,), jax.typeof(x), fallback)  # typeof: also inside shard_map (its vma)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
-def stats(x, fallback):
-    """(m, log1p(s), logsumexp) of every row of `x`, each of shape x.shape[:-1] + (1,):
-    m = max(max_j x_j, −finfo.max), log1p(s) (0 for an empty row), logsumexp (−inf for
-    it); NaN for a row holding NaN or +inf. `fallback(x)` on other backends. Its derivative
-    (needed only to differentiate a derivative, e.g. `jax.hessian` of a loss) is that of
-    `fallback`, the jnp formula."""
-    row = jax.typeof(x).update(shape=(*x.shape[:-1], 1))
-    return tuple(_call("stats", x, (row, row, row), fallback))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def row_values(fn, fallback, *arrays):
+    """The row-sized results of kernel `fn` over the last axis of `arrays` (all of one shape
+    and dtype), each of shape shape[:-1] + (1,); `fallback(*arrays)` on other backends. Its
+    derivative (needed only to differentiate a derivative, e.g. `jax.hessian` of a loss) is
+    that of `fallback`, the jnp formula. The caller checks `applies`.
+
+      "stats" (x): m = max(max_j x_j, −finfo.max), log1p(s) (0 for an empty row), logsumexp
+        (−inf for it); NaN for a row holding NaN or +inf.
+      "soft_cross_entropy" (x, y): the loss Σ_j y_j·(−log softmax(x)_j) (0·log 0 = 0, NaN for
+        a label outside [0, 1]), m, log1p(s) (NaN where the loss is NaN), logsumexp, Σ_j y_j.
+    """
+    row = jax.typeof(arrays[0]).update(shape=(*arrays[0].shape[:-1], 1))
+    return tuple(_call(fn, arrays, (row,) * ROW_OUTPUTS[fn], fallback))
 
 
-@stats.defjvp
-def _stats_jvp(fallback, primals, tangents):
+@row_values.defjvp
+def _row_values_jvp(fn, fallback, primals, tangents):
     _, dots = jax.jvp(fallback, primals, tangents)
-    return stats(*primals, fallback), dots
+    return row_values(fn, fallback, *primals), dots

@@ -65,6 +65,66 @@ def test_matches_long_double(fn, name, shape):
     assert err.max() <= BOUNDS[fn], f"max {err.max():.2f} ulp"
 
 
+def _soft_labels(shape, dtype, seed):
+    """Rows of probabilities, some entries exactly 0 (0·log 0 = 0 in the kernel's loss pass)."""
+    u = np.random.default_rng(seed).random(shape)
+    u = np.where(u < 0.3, 0, u)
+    return (u / np.maximum(u.sum(-1, keepdims=True), 1e-30)).astype(dtype)
+
+
+@needs_kernel
+@pytest.mark.parametrize("name", DTYPES)
+@pytest.mark.parametrize("shape", [(1,), (17,), (5, 15), (7, 64), (3, 65), (37, 10), (4099, 13),
+                                   (512, 300), (2, 40000)])
+def test_soft_cross_entropy_matches_long_double(name, shape):
+    dtype = DTYPES[name]
+    x = (4 * np.random.default_rng(sum(shape)).standard_normal(shape)).astype(dtype)
+    y = _soft_labels(shape, dtype, len(shape))
+    with jax.enable_x64(dtype == np.float64):
+        assert _has_kernel_call(jaxsoft.softmax_cross_entropy, x, y)
+        got = np.asarray(jax.jit(jaxsoft.softmax_cross_entropy)(x, y), np.float64)
+    shifted, _, log1p_s = _shifted(x)
+    true = np.sum(np.asarray(y, np.longdouble) * (log1p_s - shifted), -1).astype(np.float64)
+    err = np.abs(got - true) / np.spacing(np.abs(true).astype(dtype)).astype(np.float64)
+    assert err.max() <= 1, f"max {err.max():.2f} ulp"
+
+
+SOFT_LABEL_ROWS = [  # (logits, labels): the soft cross-entropy's label conventions
+    ([0.0, NINF, 1.0, 2.0], [0.5, 0.0, 0.5, 0.0]),   # 0·log 0 = 0 on a −inf logit
+    ([0.0, NINF, 1.0, 2.0], [0.5, 0.25, 0.25, 0.0]),  # mass on a −inf logit: +inf
+    ([0.0, 1.0, 2.0, 3.0], [1.5, 0.0, -0.5, 0.0]),    # outside [0, 1]: NaN
+    ([0.0, 1.0, 2.0, 3.0], [NAN, 0.0, 1.0, 0.0]),     # NaN label: NaN
+    ([NINF, NINF, NINF, NINF], [0.0, 0.0, 0.0, 0.0]),  # empty row, no mass: 0
+    ([NINF, NINF, NINF, NINF], [0.0, 1.0, 0.0, 0.0]),  # empty row with mass: +inf
+    ([3e38, -3e38, 0.0, 1.0], [0.25, 0.25, 0.25, 0.25]),  # m − x overflows in float32
+    ([1.0, 2.0, 3.0, 4.0], [0.5, 0.5, 0.5, 0.5]),     # Σy = 2: 2·lse − Σ y·x
+    ([5.0, 5.0, 5.0, 5.0], [0.0, 0.0, 0.0, 0.0]),     # no mass: 0
+]
+
+
+@needs_kernel
+@pytest.mark.parametrize("name", DTYPES)
+def test_soft_labels_follow_the_jnp_conventions(name):
+    dtype = DTYPES[name]
+    x = np.array([r[0] for r in SOFT_LABEL_ROWS], dtype) * np.ones((2, 1, 1), dtype)
+    y = np.array([r[1] for r in SOFT_LABEL_ROWS], dtype) * np.ones((2, 1, 1), dtype)
+    f = jaxsoft.softmax_cross_entropy
+
+    def grads(x, y):  # with respect to logits and labels, where the loss is finite
+        return jax.grad(lambda a, b: jnp.sum(jnp.where(jnp.isfinite(f(a, b)), f(a, b), 0)),
+                        argnums=(0, 1))(x, y)
+
+    with jax.enable_x64(dtype == np.float64):
+        assert _has_kernel_call(f, x, y)
+        got, want = np.asarray(f(x, y)), np.asarray(_jnp(f, x, y))
+        got_grads, want_grads = grads(x, y), _jnp(grads, x, y)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(dtype).eps, atol=0)
+    for g, w in zip(got_grads, want_grads, strict=True):
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
+        np.testing.assert_allclose(g, w, rtol=8 * np.finfo(dtype).eps, atol=1e-30)
+
+
 SPECIAL_ROWS = [
     [NINF, NINF, NINF, NINF],  # empty row: 0, as the jnp path (not 0/0)
     [1.0, INF, 2.0, 0.0],      # +inf: NaN row
