@@ -11,6 +11,7 @@
 // The soft-label cross-entropy's kernel (SoftCrossEntropy) forms the loss beside the row's
 // statistics, in the same wider format, reading x and the labels y once.
 #include <immintrin.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
@@ -220,6 +221,48 @@ void soft_ce_rows_f32(const float* x, const float* y, float* loss, float* m, flo
     l[i] = std::isnan(total) ? NAN : (float)lp;
     lse[i] = s < 0 ? -INFINITY : (float)((double)mf + lp);  // an empty row: s = -1
     mass[i] = (float)ms;
+  }
+}
+
+// The cross-entropies' gradients, a·p - (the label term), p_j = e^{(x_j - m) - l} the
+// softmax recomputed from the forward's row max m and l = log1p(s) (jaxsoft.softmax.probs);
+// 0 where (x_j - m) - l is below -104 (-inf included), NaN where l is (a poisoned row).
+// Integer labels: g_j = a·p_j - c - b·[j = y]; soft labels: g_j = a·p_j - y_j. a, b, c are
+// per row (jaxsoft.losses.cross_entropy). The output is written once.
+inline __m512 probs(__m512 v, __m512 m, __m512 l) {
+  __m512 t = _mm512_sub_ps(_mm512_sub_ps(v, m), l);
+  __mmask16 kept = _mm512_cmp_ps_mask(t, _mm512_set1_ps(-104.0f), _CMP_NLE_UQ);
+  return _mm512_maskz_mov_ps(kept, exp_below(t, _mm512_setzero_ps()));
+}
+
+void int_grad_rows_f32(const float* x, const int32_t* y, const float* m, const float* l,
+                       const float* a, const float* b, const float* c, float* g, int64_t r0,
+                       int64_t r1, int64_t cols) {
+  for (int64_t i = r0; i < r1; ++i) {
+    const float* xi = x + i * cols;
+    float* gi = g + i * cols;
+    __m512 mv = _mm512_set1_ps(m[i]), lv = _mm512_set1_ps(l[i]), av = _mm512_set1_ps(a[i]),
+           cv = _mm512_set1_ps(c[i]);
+    for (int64_t j = 0; j < cols; j += 16) {
+      __mmask16 k = tail(cols - j);
+      __m512 p = probs(_mm512_maskz_loadu_ps(k, xi + j), mv, lv);
+      _mm512_mask_storeu_ps(gi + j, k, _mm512_fmsub_ps(av, p, cv));
+    }
+    gi[std::min<int64_t>(std::max<int32_t>(y[i], 0), cols - 1)] -= b[i];
+  }
+}
+
+void soft_grad_rows_f32(const float* x, const float* y, const float* m, const float* l,
+                        const float* a, float* g, int64_t r0, int64_t r1, int64_t cols) {
+  for (int64_t i = r0; i < r1; ++i) {
+    const float *xi = x + i * cols, *yi = y + i * cols;
+    float* gi = g + i * cols;
+    __m512 mv = _mm512_set1_ps(m[i]), lv = _mm512_set1_ps(l[i]), av = _mm512_set1_ps(a[i]);
+    for (int64_t j = 0; j < cols; j += 16) {
+      __mmask16 k = tail(cols - j);
+      __m512 p = probs(_mm512_maskz_loadu_ps(k, xi + j), mv, lv);
+      _mm512_mask_storeu_ps(gi + j, k, _mm512_fmsub_ps(av, p, _mm512_maskz_loadu_ps(k, yi + j)));
+    }
   }
 }
 
@@ -453,6 +496,29 @@ void soft_ce_rows_f64(const double* x, const double* y, double* loss, double* m,
   }
 }
 
+// As int_grad_rows_f32 and soft_grad_rows_f32, with glibc's exp.
+inline double probs(double v, double m, double l) {
+  double t = (v - m) - l;
+  return t <= -746.0 ? 0.0 : std::exp(t);  // NaN stays NaN
+}
+
+void int_grad_rows_f64(const double* x, const int32_t* y, const double* m, const double* l,
+                       const double* a, const double* b, const double* c, double* g, int64_t r0,
+                       int64_t r1, int64_t cols) {
+  for (int64_t i = r0; i < r1; ++i) {
+    for (int64_t j = 0; j < cols; ++j)
+      g[i * cols + j] = std::fma(a[i], probs(x[i * cols + j], m[i], l[i]), -c[i]);
+    g[i * cols + std::min<int64_t>(std::max<int32_t>(y[i], 0), cols - 1)] -= b[i];
+  }
+}
+
+void soft_grad_rows_f64(const double* x, const double* y, const double* m, const double* l,
+                        const double* a, double* g, int64_t r0, int64_t r1, int64_t cols) {
+  for (int64_t i = r0; i < r1; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      g[i * cols + j] = std::fma(a[i], probs(x[i * cols + j], m[i], l[i]), -y[i * cols + j]);
+}
+
 // ------------------------------------------------------------------------------ threading
 
 // Rows in chunks over XLA's intra-op pool. The calling thread takes chunks too and waits only
@@ -484,6 +550,15 @@ void parallel_rows(ffi::ThreadPool& pool, int64_t rows, int64_t c, F f) {
   while (work->done.load(std::memory_order_acquire) < chunks) _mm_pause();
 }
 
+// Ask for transparent huge pages for a large output before its first write: a fresh output's
+// page faults (one per 4 KiB page) otherwise cost more than the kernel's arithmetic.
+inline void advise_huge_pages(void* p, int64_t bytes) {
+  const uintptr_t huge = uintptr_t(2) << 20;
+  if (bytes < int64_t(8 * huge)) return;
+  uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + bytes) & ~(huge - 1);
+  madvise((void*)a, e - a, MADV_HUGEPAGE);  // advice only: a failure changes nothing
+}
+
 template <ffi::DataType D>
 using T = ffi::NativeType<D>;
 
@@ -497,6 +572,7 @@ ffi::Error Rows(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<D> y) 
   int64_t c = row_width(x.dimensions());
   const T<D>* xp = x.typed_data();
   T<D>* yp = y->typed_data();
+  advise_huge_pages(yp, x.element_count() * sizeof(T<D>));
   parallel_rows(pool, c ? x.element_count() / c : 0, c,
                 [=](int64_t r0, int64_t r1) { rows_fn(xp, yp, r0, r1, c); });
   return ffi::Error::Success();
@@ -532,6 +608,40 @@ ffi::Error SoftCrossEntropy(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<
   return ffi::Error::Success();
 }
 
+// The integer-label gradient: x, labels (int32, one a row), then m, l, a, b, c (one a row).
+template <ffi::DataType D, void (*rows_fn)(const T<D>*, const int32_t*, const T<D>*, const T<D>*,
+                                           const T<D>*, const T<D>*, const T<D>*, T<D>*, int64_t,
+                                           int64_t, int64_t)>
+ffi::Error IntGrad(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<ffi::S32> y,
+                   ffi::Buffer<D> m, ffi::Buffer<D> l, ffi::Buffer<D> a, ffi::Buffer<D> b,
+                   ffi::Buffer<D> c, ffi::ResultBuffer<D> g) {
+  int64_t cols = row_width(x.dimensions());
+  const T<D>*xp = x.typed_data(), *mp = m.typed_data(), *lp = l.typed_data(),
+             *ap = a.typed_data(), *bp = b.typed_data(), *cp = c.typed_data();
+  const int32_t* yp = y.typed_data();
+  T<D>* gp = g->typed_data();
+  advise_huge_pages(gp, x.element_count() * sizeof(T<D>));
+  parallel_rows(pool, cols ? x.element_count() / cols : 0, cols, [=](int64_t r0, int64_t r1) {
+    rows_fn(xp, yp, mp, lp, ap, bp, cp, gp, r0, r1, cols);
+  });
+  return ffi::Error::Success();
+}
+
+// The soft-label gradient: x, y (x's shape), then m, l, a (one a row).
+template <ffi::DataType D, void (*rows_fn)(const T<D>*, const T<D>*, const T<D>*, const T<D>*,
+                                           const T<D>*, T<D>*, int64_t, int64_t, int64_t)>
+ffi::Error SoftGrad(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<D> y, ffi::Buffer<D> m,
+                    ffi::Buffer<D> l, ffi::Buffer<D> a, ffi::ResultBuffer<D> g) {
+  int64_t cols = row_width(x.dimensions());
+  const T<D>*xp = x.typed_data(), *yp = y.typed_data(), *mp = m.typed_data(),
+             *lp = l.typed_data(), *ap = a.typed_data();
+  T<D>* gp = g->typed_data();
+  advise_huge_pages(gp, x.element_count() * sizeof(T<D>));
+  parallel_rows(pool, cols ? x.element_count() / cols : 0, 2 * cols,
+                [=](int64_t r0, int64_t r1) { rows_fn(xp, yp, mp, lp, ap, gp, r0, r1, cols); });
+  return ffi::Error::Success();
+}
+
 constexpr auto SoftmaxF32Impl = Rows<ffi::F32, softmax_rows_f32>;
 constexpr auto SoftmaxF64Impl = Rows<ffi::F64, softmax_rows_f64>;
 constexpr auto LogSoftmaxF32Impl = Rows<ffi::F32, log_softmax_rows_f32>;
@@ -540,6 +650,10 @@ constexpr auto StatsF32Impl = Stats<ffi::F32, stats_rows_f32>;
 constexpr auto StatsF64Impl = Stats<ffi::F64, stats_rows_f64>;
 constexpr auto SoftCrossEntropyF32Impl = SoftCrossEntropy<ffi::F32, soft_ce_rows_f32>;
 constexpr auto SoftCrossEntropyF64Impl = SoftCrossEntropy<ffi::F64, soft_ce_rows_f64>;
+constexpr auto IntGradF32Impl = IntGrad<ffi::F32, int_grad_rows_f32>;
+constexpr auto IntGradF64Impl = IntGrad<ffi::F64, int_grad_rows_f64>;
+constexpr auto SoftGradF32Impl = SoftGrad<ffi::F32, soft_grad_rows_f32>;
+constexpr auto SoftGradF64Impl = SoftGrad<ffi::F64, soft_grad_rows_f64>;
 
 }  // namespace
 
@@ -553,6 +667,14 @@ constexpr auto SoftCrossEntropyF64Impl = SoftCrossEntropy<ffi::F64, soft_ce_rows
       .Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()                 \
       .Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
 
+#define INT_GRAD(D)                                                                      \
+  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<ffi::S32>>() \
+      .Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()                   \
+      .Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
+#define SOFT_GRAD(D)                                                                      \
+  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()      \
+      .Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
+
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF32, SoftmaxF32Impl, ROWS(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF64, SoftmaxF64Impl, ROWS(ffi::F64));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxF32, LogSoftmaxF32Impl, ROWS(ffi::F32));
@@ -561,3 +683,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF32, StatsF32Impl, STATS(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF64, StatsF64Impl, STATS(ffi::F64));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF32, SoftCrossEntropyF32Impl, SOFT_CE(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF64, SoftCrossEntropyF64Impl, SOFT_CE(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF32, IntGradF32Impl, INT_GRAD(ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF64, IntGradF64Impl, INT_GRAD(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF32, SoftGradF32Impl, SOFT_GRAD(ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF64, SoftGradF64Impl, SOFT_GRAD(ffi::F64));

@@ -55,8 +55,10 @@ import numpy as np
 SOURCE = pathlib.Path(__file__).with_name("kernel.cc")
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-mavx512f", "-w")
 SYMBOLS = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "stats": "Stats",
-           "soft_cross_entropy": "SoftCrossEntropy"}
-ROW_OUTPUTS = {"stats": 3, "soft_cross_entropy": 5}  # how many row-sized results
+           "soft_cross_entropy": "SoftCrossEntropy", "int_grad": "IntGrad",
+           "soft_grad": "SoftGrad"}
+OUTPUTS = {"stats": 3, "soft_cross_entropy": 5, "int_grad": 0, "soft_grad": 0}  # row results
+# (0: one result of the first array's shape)
 SUFFIXES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
 
 _log = logging.getLogger(__name__)
@@ -181,22 +183,28 @@ def rows(fn, x, fallback):
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
-def row_values(fn, fallback, *arrays):
-    """The row-sized results of kernel `fn` over the last axis of `arrays` (all of one shape
-    and dtype), each of shape shape[:-1] + (1,); `fallback(*arrays)` on other backends. Its
-    derivative (needed only to differentiate a derivative, e.g. `jax.hessian` of a loss) is
-    that of `fallback`, the jnp formula. The caller checks `applies`.
+def values(fn, fallback, *arrays):
+    """The results of kernel `fn` over the last axis of `arrays` (the first of shape
+    [..., C]; the others of that shape, or one value a row: [..., 1], integer labels [...]);
+    `fallback(*arrays)` on other backends. The caller checks `applies`. Their derivative
+    (needed only to differentiate a derivative, e.g. `jax.hessian` of a loss) is that of
+    `fallback`, the jnp formula. Row results have shape [..., 1].
 
       "stats" (x): m = max(max_j x_j, −finfo.max), log1p(s) (0 for an empty row), logsumexp
         (−inf for it); NaN for a row holding NaN or +inf.
       "soft_cross_entropy" (x, y): the loss Σ_j y_j·(−log softmax(x)_j) (0·log 0 = 0, NaN for
         a label outside [0, 1]), m, log1p(s) (NaN where the loss is NaN), logsumexp, Σ_j y_j.
+      "int_grad" (x, y, m, l, a, b, c): a·p − c − b·onehot(y), p = e^{(x − m) − l}; int32 y.
+      "soft_grad" (x, y, m, l, a): a·p − y.
     """
-    row = jax.typeof(arrays[0]).update(shape=(*arrays[0].shape[:-1], 1))
-    return tuple(_call(fn, arrays, (row,) * ROW_OUTPUTS[fn], fallback))
+    x = arrays[0]
+    if OUTPUTS[fn] == 0:
+        return _call(fn, arrays, jax.typeof(x), fallback)
+    row = jax.typeof(x).update(shape=(*x.shape[:-1], 1))
+    return tuple(_call(fn, arrays, (row,) * OUTPUTS[fn], fallback))
 
 
-@row_values.defjvp
-def _row_values_jvp(fn, fallback, primals, tangents):
+@values.defjvp
+def _values_jvp(fn, fallback, primals, tangents):
     _, dots = jax.jvp(fallback, primals, tangents)
-    return row_values(fn, fallback, *primals), dots
+    return values(fn, fallback, *primals), dots

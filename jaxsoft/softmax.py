@@ -221,7 +221,7 @@ class Stats:
 
     rows_kernel (exact only): where the compiled row kernels apply (`jaxsoft.kernel.applies`:
     float32/float64, the last axis, no mask, on CPU), m, log1p(s) and lse come from
-    `kernel.row_values`, summed in a wider format (s itself is not formed); d and err as above.
+    `kernel.values`, summed in a wider format (s itself is not formed); d and err as above.
 
     exact=False (for the softmax, which only divides by 1 + s): s = Σ_j e^{fl(x_j − m)} − 1,
     one sum of one exp per element, as jax.nn. 1 + s is then within ~2 ulp (relative) of the
@@ -269,7 +269,7 @@ class Stats:
         self.s = (ones - 1) + rest
 
     def _from_kernel(self, x, axes):
-        """m, log1p(s) and lse from the row kernel (`jaxsoft.kernel.row_values`; s is not
+        """m, log1p(s) and lse from the row kernel (`jaxsoft.kernel.values`; s is not
         formed)."""
 
         def formula(x):
@@ -277,7 +277,7 @@ class Stats:
             return st.m, st.log1p_s, st.lse
 
         self.x, self.compensate = x, True
-        self.m, *self.row_stats = kernel.row_values("stats", formula, x)
+        self.m, *self.row_stats = kernel.values("stats", formula, x)
         self.floor = _floor(self.m)
         self.d, self.err = self.shift(x)
 

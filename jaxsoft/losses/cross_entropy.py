@@ -103,33 +103,51 @@ def _class_mean(st, where, axis):
     return count, jnp.sum(shift, axis=axis, keepdims=True) / jnp.maximum(count, 1)
 
 
-def _int_grad_parts(logits, labels, axis, where, smoothing, z_loss, ignore_index, stats):
-    """∂CE/∂z = dense − b·onehot(y), as (dense, b, y): the one-hot part is added at one entry
-    a row (a scatter), not formed full-size by a compare with an iota, which cost the backward
-    pass ~20 ms of 85 at 8192×4096 (XLA on CPU, measured). b is the row factor (keep + poison)
-    times 1 − α; y is clipped into range (a row with an invalid label is NaN already)."""
+def _int_grad_coefficients(logits, labels, axis, where, smoothing, z_loss, ignore_index, stats):
+    """∂CE/∂z = a·softmax(z) − c − b·onehot(y) as (m, log1p(s), a, b, c, y): a and b one a row,
+    c one a row or 0 (full-size for smoothing over the unmasked classes of `where`); a and b
+    hold the row factor (keep + poison), y is clipped into range (a row with an invalid
+    label is NaN already) and keeps `axis` as a size-1 dim."""
     classes = logits.shape[axis]
     lab = jnp.expand_dims(labels, axis)
     m, log1p_s, lse = stats if stats is not None else _row_stats(logits, axis, where)
     keep, poison = _row_factor(*_label_flags(lab, classes, ignore_index, where, axis))
     row = (keep + poison).astype(logits.dtype)
-    scale = row
+    a = row
     if z_loss:
-        scale = row * (1 + 2 * z_loss * jnp.where(jnp.isfinite(lse), lse, 0))
-    dense = probs(logits, m, log1p_s, where) * scale
+        a = row * (1 + 2 * z_loss * jnp.where(jnp.isfinite(lse), lse, 0))
+    c = 0.0
     if smoothing:
         if where is None:
-            dense = dense - row * (smoothing / classes)
+            c = row * (smoothing / classes)
         else:
             count = jnp.sum(where, axis=axis, keepdims=True).astype(logits.dtype)
-            dense = dense - row * jnp.where(where, smoothing / jnp.maximum(count, 1), 0)
-    return dense, (1 - smoothing) * row, jnp.clip(lab, 0, classes - 1)
+            c = row * jnp.where(where, smoothing / jnp.maximum(count, 1), 0)
+    return m, log1p_s, a, (1 - smoothing) * row, c, jnp.clip(lab, 0, classes - 1)
 
 
 def _label_entries(shape, lab, axis):
     """The index tuple of each row's label entry (`lab` keeps `axis` as a size-1 dim)."""
     return tuple(lab if d == axis else jax.lax.broadcasted_iota(lab.dtype, lab.shape, d)
                  for d in range(len(shape)))
+
+
+def _int_grad(x, lab, m, log1p_s, a, b, c, axis=-1, where=None):
+    """a·softmax(x) − c − b·onehot(lab): the one-hot part added at one entry a row (a
+    scatter), not formed full-size by a compare with an iota, which cost the backward pass
+    ~20 ms of 85 at 8192×4096 (XLA on CPU, measured)."""
+    dense = probs(x, m, log1p_s, where) * a - c
+    return dense.at[_label_entries(x.shape, lab, axis)].add(
+        -b, mode="promise_in_bounds", unique_indices=True)
+
+
+def _int_grad_kernel(x, lab, m, log1p_s, a, b, c):
+    """`_int_grad` over the last axis as the row kernel (`jaxsoft.kernel`, "int_grad"): it
+    writes the gradient once, and asks for huge pages for it (a fresh gradient's 4 KiB page
+    faults cost more than its arithmetic)."""
+    c = jnp.broadcast_to(jnp.asarray(c, x.dtype), a.shape)
+    return kernel.values("int_grad", lambda x, y, *rows: _int_grad(x, y[..., None], *rows),
+                         x, lab[..., 0].astype(jnp.int32), m, log1p_s, a, b, c)
 
 
 def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, where=None,
@@ -141,10 +159,12 @@ def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, w
     no unmasked class get 0, rows with an invalid label get NaN. Shape of `logits`.
     """
     axis = _checks.class_axis(logits, axis, "softmax_cross_entropy_with_integer_labels_grad")
-    dense, b, lab = _int_grad_parts(logits, labels, axis, where, label_smoothing, z_loss,
-                                    ignore_index, stats)
-    return dense.at[_label_entries(logits.shape, lab, axis)].add(
-        -b, mode="promise_in_bounds", unique_indices=True)
+    m, log1p_s, a, b, c, lab = _int_grad_coefficients(logits, labels, axis, where,
+                                                      label_smoothing, z_loss, ignore_index,
+                                                      stats)
+    if kernel.applies(logits, (axis,), where):
+        return _int_grad_kernel(logits, lab, m, log1p_s, a, b, c)
+    return _int_grad(logits, lab, m, log1p_s, a, b, c, axis, where)
 
 
 @_ce_int.defjvp
@@ -155,9 +175,14 @@ def _ce_int_jvp(opts, primals, tangents):
     loss, stats = _ce_int_forward(x, labels, where, opts)
 
     def tangent(x, labels, where, stats, x_dot):
-        # Σ_j dense_j·ż_j − b·ż_y: its transpose adds −b·ct at the label in place (a scatter).
-        dense, b, lab = _int_grad_parts(x, labels, axis, where, smoothing, z_loss,
-                                        ignore_index, stats)
+        m, log1p_s, a, b, c, lab = _int_grad_coefficients(x, labels, axis, where, smoothing,
+                                                          z_loss, ignore_index, stats)
+        if kernel.applies(x, (axis,), where):
+            g = _int_grad_kernel(x, lab, m, log1p_s, a, b, c)
+            return jnp.sum(g * x_dot, axis=axis)
+        # Σ_j (a·p_j − c)·ż_j − b·ż_y: its transpose adds −b·ct at the label in place (a
+        # scatter, see `_int_grad`).
+        dense = probs(x, m, log1p_s, where) * a - c
         x_dot_y = jnp.take_along_axis(x_dot, lab, axis, mode="promise_in_bounds")
         return jnp.sum(dense * x_dot, axis=axis) - jnp.squeeze(b * x_dot_y, axis)
 
@@ -259,7 +284,7 @@ def _ce_soft(x, labels, where, opts):
 def _ce_soft_forward(x, labels, where, axis, compensate=True):
     """(per-example loss, the row stats the backward reuses, NaN-poisoned for invalid rows).
 
-    On CPU, where the row kernels apply, one kernel (`jaxsoft.kernel.row_values`) computes
+    On CPU, where the row kernels apply, one kernel (`jaxsoft.kernel.values`) computes
     the loss and the stats in a wider format, reading x and y once (the jnp rows below, one
     fused reduction with the conventions in arithmetic, ran ~3× the time of a plain pass:
     49 vs 18 ms at 8192×4096). Not over narrow rows (`narrow`), where the jnp rows' one
@@ -268,7 +293,7 @@ def _ce_soft_forward(x, labels, where, axis, compensate=True):
     if compensate and kernel.applies(x, (axis,), where) and not narrow(x.size, x.shape[axis]):
         fallback = functools.partial(_ce_soft_rows, where=None, axis=axis, rows_kernel=False,
                                      with_mass=True)
-        loss, *stats = kernel.row_values("soft_cross_entropy", fallback, x, labels)
+        loss, *stats = kernel.values("soft_cross_entropy", fallback, x, labels)
     else:
         loss, *stats = _ce_soft_rows(x, labels, where, axis, compensate)
     return jnp.squeeze(loss, axis), tuple(stats)
@@ -323,10 +348,15 @@ def softmax_cross_entropy_grad(logits, labels, *, axis=-1, where=None, stats=Non
     if where is not None:
         labels = jnp.where(where, labels, 0)
     m, log1p_s, _, mass = stats  # log1p_s is NaN in rows with invalid labels
-    p = probs(logits, m, log1p_s, where)
     if mass is None:
         mass = jnp.sum(labels, axis=axis, keepdims=True)
-    return mass * p - labels
+    if kernel.applies(logits, (axis,), where):  # written once, into huge pages (`_int_grad_kernel`)
+        return kernel.values("soft_grad", _soft_grad, logits, labels, m, log1p_s, mass)
+    return _soft_grad(logits, labels, m, log1p_s, mass, where)
+
+
+def _soft_grad(x, y, m, log1p_s, mass, where=None):
+    return mass * probs(x, m, log1p_s, where) - y
 
 
 def _ce_soft_jvp(opts, primals, tangents):
