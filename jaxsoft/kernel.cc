@@ -519,6 +519,53 @@ void soft_grad_rows_f64(const double* x, const double* y, const double* m, const
       g[i * cols + j] = std::fma(a[i], probs(x[i * cols + j], m[i], l[i]), -y[i * cols + j]);
 }
 
+// ------------------------------------------------------------------- bfloat16 and float16
+
+// 16 entries of a 16-bit format to float32 (exact) and back, rounded to nearest even.
+struct BF16 {
+  static __m512 load(const uint16_t* p, __mmask16 k) {
+    __m512i u = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+  }
+  static void store(uint16_t* p, __mmask16 k, __m512 v) {
+    __m512i u = _mm512_castps_si512(v), hi = _mm512_srli_epi32(u, 16);
+    __m512i odd = _mm512_and_si512(hi, _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF))), 16);
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);  // stays a (quiet) NaN
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(hi, _mm512_set1_epi32(0x40)));
+    _mm512_mask_cvtepi32_storeu_epi16(p, k, r);
+  }
+};
+
+struct F16 {
+  static __m512 load(const uint16_t* p, __mmask16 k) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, p));
+  }
+  static void store(uint16_t* p, __mmask16 k, __m512 v) {
+    _mm256_mask_storeu_epi16(p, k, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+};
+
+// A float32 row function over 16-bit rows: blocks of rows (about 64 KiB of float32, a multiple
+// of 16 rows where that many fit, for the narrow rows' 16 at a time) converted into a float32
+// buffer, computed as float32 rows, and rounded once into the output.
+template <typename H, void (*rows_fn)(const float*, float*, int64_t, int64_t, int64_t)>
+void half_rows(const uint16_t* x, uint16_t* y, int64_t r0, int64_t r1, int64_t c) {
+  int64_t block = std::max<int64_t>(1, 16384 / std::max<int64_t>(c, 1));
+  if (block >= 16) block -= block % 16;
+  std::unique_ptr<float[]> xs(new float[block * c]), ys(new float[block * c]);
+  for (int64_t b = r0; b < r1; b += block) {
+    int64_t size = std::min(block, r1 - b) * c;
+    const uint16_t* xb = x + b * c;
+    uint16_t* yb = y + b * c;
+    for (int64_t j = 0; j < size; j += 16)
+      _mm512_mask_storeu_ps(xs.get() + j, tail(size - j), H::load(xb + j, tail(size - j)));
+    rows_fn(xs.get(), ys.get(), 0, std::min(block, r1 - b), c);
+    for (int64_t j = 0; j < size; j += 16)
+      H::store(yb + j, tail(size - j), _mm512_maskz_loadu_ps(tail(size - j), ys.get() + j));
+  }
+}
+
 // ------------------------------------------------------------------------------ threading
 
 // Rows in chunks over XLA's intra-op pool. The calling thread takes chunks too and waits only
@@ -554,7 +601,7 @@ void parallel_rows(ffi::ThreadPool& pool, int64_t rows, int64_t c, F f) {
 // page faults (one per 4 KiB page) otherwise cost more than the kernel's arithmetic.
 inline void advise_huge_pages(void* p, int64_t bytes) {
   const uintptr_t huge = uintptr_t(2) << 20;
-  if (bytes < int64_t(8 * huge)) return;
+  if (bytes < int64_t(2 * huge)) return;
   uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + bytes) & ~(huge - 1);
   madvise((void*)a, e - a, MADV_HUGEPAGE);  // advice only: a failure changes nothing
 }
@@ -573,6 +620,18 @@ ffi::Error Rows(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<D> y) 
   const T<D>* xp = x.typed_data();
   T<D>* yp = y->typed_data();
   advise_huge_pages(yp, x.element_count() * sizeof(T<D>));
+  parallel_rows(pool, c ? x.element_count() / c : 0, c,
+                [=](int64_t r0, int64_t r1) { rows_fn(xp, yp, r0, r1, c); });
+  return ffi::Error::Success();
+}
+
+// y = rows_fn(x) row by row, 16-bit formats (half_rows).
+template <ffi::DataType D, void (*rows_fn)(const uint16_t*, uint16_t*, int64_t, int64_t, int64_t)>
+ffi::Error HalfRows(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<D> y) {
+  int64_t c = row_width(x.dimensions());
+  const uint16_t* xp = reinterpret_cast<const uint16_t*>(x.untyped_data());
+  uint16_t* yp = reinterpret_cast<uint16_t*>(y->untyped_data());
+  advise_huge_pages(yp, x.element_count() * 2);
   parallel_rows(pool, c ? x.element_count() / c : 0, c,
                 [=](int64_t r0, int64_t r1) { rows_fn(xp, yp, r0, r1, c); });
   return ffi::Error::Success();
@@ -646,6 +705,10 @@ constexpr auto SoftmaxF32Impl = Rows<ffi::F32, softmax_rows_f32>;
 constexpr auto SoftmaxF64Impl = Rows<ffi::F64, softmax_rows_f64>;
 constexpr auto LogSoftmaxF32Impl = Rows<ffi::F32, log_softmax_rows_f32>;
 constexpr auto LogSoftmaxF64Impl = Rows<ffi::F64, log_softmax_rows_f64>;
+constexpr auto SoftmaxBF16Impl = HalfRows<ffi::BF16, half_rows<BF16, softmax_rows_f32>>;
+constexpr auto SoftmaxF16Impl = HalfRows<ffi::F16, half_rows<F16, softmax_rows_f32>>;
+constexpr auto LogSoftmaxBF16Impl = HalfRows<ffi::BF16, half_rows<BF16, log_softmax_rows_f32>>;
+constexpr auto LogSoftmaxF16Impl = HalfRows<ffi::F16, half_rows<F16, log_softmax_rows_f32>>;
 constexpr auto StatsF32Impl = Stats<ffi::F32, stats_rows_f32>;
 constexpr auto StatsF64Impl = Stats<ffi::F64, stats_rows_f64>;
 constexpr auto SoftCrossEntropyF32Impl = SoftCrossEntropy<ffi::F32, soft_ce_rows_f32>;
@@ -679,6 +742,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF32, SoftmaxF32Impl, ROWS(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF64, SoftmaxF64Impl, ROWS(ffi::F64));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxF32, LogSoftmaxF32Impl, ROWS(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxF64, LogSoftmaxF64Impl, ROWS(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxBF16, SoftmaxBF16Impl, ROWS(ffi::BF16));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF16, SoftmaxF16Impl, ROWS(ffi::F16));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxBF16, LogSoftmaxBF16Impl, ROWS(ffi::BF16));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxF16, LogSoftmaxF16Impl, ROWS(ffi::F16));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF32, StatsF32Impl, STATS(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF64, StatsF64Impl, STATS(ffi::F64));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF32, SoftCrossEntropyF32Impl, SOFT_CE(ffi::F32));

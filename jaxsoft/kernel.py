@@ -53,13 +53,16 @@ import jax
 import numpy as np
 
 SOURCE = pathlib.Path(__file__).with_name("kernel.cc")
-FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-mavx512f", "-w")
+FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-mavx512f", "-mavx512bw", "-mavx512vl", "-w")
 SYMBOLS = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "stats": "Stats",
            "soft_cross_entropy": "SoftCrossEntropy", "int_grad": "IntGrad",
            "soft_grad": "SoftGrad"}
 OUTPUTS = {"stats": 3, "soft_cross_entropy": 5, "int_grad": 0, "soft_grad": 0}  # row results
 # (0: one result of the first array's shape)
 SUFFIXES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
+# softmax and log_softmax also read and write bfloat16/float16 (converted in registers)
+HALF = {np.dtype(jax.numpy.bfloat16): "BF16", np.dtype(np.float16): "F16"}
+HALF_SYMBOLS = ("softmax", "log_softmax")
 
 _log = logging.getLogger(__name__)
 _off = [os.environ.get("JAXSOFT_KERNEL", "1") == "0"]
@@ -74,14 +77,15 @@ def cache_dir() -> pathlib.Path:
     return pathlib.Path(base) / "jaxsoft"
 
 
-def _cpu_has_avx512f() -> bool:
+def _cpu_has_avx512() -> bool:
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
         return False
     try:
         text = pathlib.Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
-    return any(line.startswith("flags") and " avx512f" in line for line in text.splitlines())
+    flags = next((line.split() for line in text.splitlines() if line.startswith("flags")), [])
+    return {"avx512f", "avx512bw", "avx512vl"} <= set(flags)
 
 
 def build(directory: pathlib.Path) -> pathlib.Path:
@@ -114,12 +118,12 @@ def build(directory: pathlib.Path) -> pathlib.Path:
 @functools.cache
 def _load() -> str:
     """Build (or find) and register the kernel once per process; '' on success, else why not."""
-    if not _cpu_has_avx512f():
-        return "the CPU is not x86-64 Linux with AVX-512F"
+    if not _cpu_has_avx512():
+        return "the CPU is not x86-64 Linux with AVX-512 (F, BW, VL)"
     try:
         lib = ctypes.cdll.LoadLibrary(str(build(cache_dir())))
-        for symbol in SYMBOLS.values():
-            for suffix in SUFFIXES.values():
+        for fn, symbol in SYMBOLS.items():
+            for suffix in [*SUFFIXES.values(), *(HALF.values() if fn in HALF_SYMBOLS else ())]:
                 jax.ffi.register_ffi_target(f"jaxsoft_{symbol}{suffix}",
                                             jax.ffi.pycapsule(getattr(lib, symbol + suffix)),
                                             platform="cpu")
@@ -136,10 +140,12 @@ def status() -> str:
     return _load() or "in use"
 
 
-def applies(x, axes, where) -> bool:
-    """Whether the kernels serve `x` reduced over `axes` now: float32/float64, the last axis,
-    no mask, kernels on (built at the first call)."""
-    return (where is None and np.dtype(x.dtype) in SUFFIXES and tuple(axes) == (x.ndim - 1,)
+def applies(x, axes, where, half=False) -> bool:
+    """Whether the kernels serve `x` reduced over `axes` now: float32/float64 (`half`: also
+    bfloat16/float16, for softmax and log_softmax), the last axis, no mask, kernels on (built
+    at the first call)."""
+    dtypes = {**SUFFIXES, **HALF} if half else SUFFIXES
+    return (where is None and np.dtype(x.dtype) in dtypes and tuple(axes) == (x.ndim - 1,)
             and enabled())
 
 
@@ -168,7 +174,7 @@ def disabled():
 
 
 def _call(fn, arrays, outs, fallback):
-    target = f"jaxsoft_{SYMBOLS[fn]}{SUFFIXES[np.dtype(arrays[0].dtype)]}"
+    target = f"jaxsoft_{SYMBOLS[fn]}{({**SUFFIXES, **HALF})[np.dtype(arrays[0].dtype)]}"
 
     def cpu(*arrays):
         return jax.ffi.ffi_call(target, outs, vmap_method="broadcast_all")(*arrays)

@@ -407,10 +407,14 @@ def logsumexp(x, axis=None, *, where=None, keepdims=False):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 3))
 def _softmax(x, axes, where, compensate):
-    def formula(x):
-        return Stats(x, axes, where, exact=False, compensate=compensate).softmax()
+    """x float32/float64, or bfloat16/float16 where the kernel reads them (`_half_kernel`)."""
 
-    if compensate and kernel.applies(x, axes, where):
+    def formula(x):
+        st = Stats(_checks.upcast(x), axes, where, exact=False,
+                   compensate=compensate and compensated(x.dtype))
+        return st.softmax().astype(x.dtype)
+
+    if compensate and kernel.applies(x, axes, where, half=True):
         return kernel.rows("softmax", x, formula)  # on CPU the row kernel (jaxsoft.kernel)
     y = formula(x)
     return y if where is None else jnp.where(where, y, 0)
@@ -421,8 +425,18 @@ def _softmax_jvp(axes, compensate, primals, tangents):
     x, where = primals
     x_dot, _ = tangents
     y = _softmax(x, axes, where, compensate)
-    # ẏ = y ⊙ (ẋ − ⟨y, ẋ⟩): the Jacobian y_n(δ_nm − y_m) applied without being built.
-    return y, y * (x_dot - jnp.sum(y * x_dot, axis=axes, keepdims=True))
+    # ẏ = y ⊙ (ẋ − ⟨y, ẋ⟩): the Jacobian y_n(δ_nm − y_m) applied without being built
+    # (in float32 for 16-bit inputs).
+    y32, x_dot32 = _checks.upcast(y), _checks.upcast(x_dot)
+    return y, (y32 * (x_dot32 - jnp.sum(y32 * x_dot32, axis=axes, keepdims=True))).astype(
+        x_dot.dtype)
+
+
+def _half_kernel(x, axes, where):
+    """Whether a bfloat16/float16 `x` goes to the row kernel as it is: read and written in
+    its format, converted in registers (a float32 copy written first was what cost the 16-bit
+    rows their time)."""
+    return not compensated(x.dtype) and kernel.applies(x, axes, where, half=True)
 
 
 def softmax(x, axis=-1, where=None):
@@ -454,6 +468,8 @@ def softmax(x, axis=-1, where=None):
       Array([0.09003057, 0.24472848, 0.66524094], dtype=float32)
     """
     x, axes, where = _prepare(x, axis, where, "softmax")
+    if _half_kernel(x, axes, where):
+        return _softmax(x, axes, where, True)
     return _softmax(_checks.upcast(x), axes, where, compensated(x.dtype)).astype(x.dtype)
 
 
@@ -462,10 +478,14 @@ def softmax(x, axis=-1, where=None):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 3))
 def _log_softmax(x, axes, where, compensate):
-    def formula(x):
-        return Stats(x, axes, where, compensate=compensate, rows_kernel=False).log_softmax()
+    """x float32/float64, or bfloat16/float16 where the kernel reads them (`_half_kernel`)."""
 
-    if compensate and kernel.applies(x, axes, where):
+    def formula(x):
+        st = Stats(_checks.upcast(x), axes, where, compensate=compensate and compensated(x.dtype),
+                   rows_kernel=False)
+        return st.log_softmax().astype(x.dtype)
+
+    if compensate and kernel.applies(x, axes, where, half=True):
         return kernel.rows("log_softmax", x, formula)  # on CPU the row kernel (jaxsoft.kernel)
     y = formula(x)
     return y if where is None else jnp.where(where, y, -jnp.inf)
@@ -478,8 +498,10 @@ def _log_softmax_jvp(axes, compensate, primals, tangents):
     y = _log_softmax(x, axes, where, compensate)
 
     def tangent(y, where, x_dot):
-        # exp(log ŷ) recomputed from the output instead of stored.
-        y_dot = x_dot - jnp.sum(jnp.exp(y) * x_dot, axis=axes, keepdims=True)
+        # exp(log ŷ) recomputed from the output instead of stored (float32 for 16-bit inputs).
+        y, x_dot32 = _checks.upcast(y), _checks.upcast(x_dot)
+        y_dot = (x_dot32 - jnp.sum(jnp.exp(y) * x_dot32, axis=axes, keepdims=True)).astype(
+            x_dot.dtype)
         return y_dot if where is None else jnp.where(where, y_dot, 0)
 
     return y, _recomputed(tangent)(y, where, x_dot)
@@ -512,6 +534,8 @@ def log_softmax(x, axis=-1, where=None):
       Array([-4.248354e-18, -4.000000e+01], dtype=float32)
     """
     x, axes, where = _prepare(x, axis, where, "log_softmax")
+    if _half_kernel(x, axes, where):
+        return _log_softmax(x, axes, where, True)
     return _log_softmax(_checks.upcast(x), axes, where, compensated(x.dtype)).astype(x.dtype)
 
 

@@ -91,6 +91,53 @@ def test_soft_cross_entropy_matches_long_double(name, shape):
     assert err.max() <= 1, f"max {err.max():.2f} ulp"
 
 
+HALF = {"bf16": jnp.bfloat16, "f16": jnp.float16}
+
+
+@needs_kernel
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("name", HALF)
+@pytest.mark.parametrize("shape", [(1,), (17,), (5, 15), (37, 10), (4099, 7), (512, 300),
+                                   (2, 40000), (20000, 10)])
+def test_16_bit_rows_are_rounded_once(fn, name, shape):
+    dtype = HALF[name]
+    x = jnp.asarray(4 * np.random.default_rng(sum(shape)).standard_normal(shape), dtype)
+    assert _has_kernel_call(FUNCTIONS[fn], x)
+    got = np.asarray(jax.jit(FUNCTIONS[fn])(x), np.float64)
+    true = REFERENCES[fn](np.asarray(x, np.float64))
+    # Within half a unit of the format of the true value, plus float32's few ulp before the
+    # rounding (the rounding of a float32 result, not of the exact one).
+    fi = jnp.finfo(dtype)
+    with np.errstate(divide="ignore"):
+        normal = 2.0 ** np.floor(np.log2(np.abs(true))) * float(fi.eps)
+    ulp = np.where(np.abs(true) >= float(fi.tiny), normal, float(fi.smallest_subnormal))
+    assert np.all(np.abs(got - true) <= 0.5 * ulp + 8e-7 * np.abs(true))
+
+
+@needs_kernel
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("name", HALF)
+def test_16_bit_special_rows_and_gradients_follow_the_jnp_path(fn, name):
+    dtype = HALF[name]
+    f = FUNCTIONS[fn]
+    x = jnp.asarray(np.array(SPECIAL_ROWS[:4] + SPECIAL_ROWS[6:], np.float32), dtype)
+    got, want = np.asarray(f(x), np.float64), np.asarray(_jnp(f, x), np.float64)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)])
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=float(jnp.finfo(dtype).eps))
+    v = jnp.asarray(np.random.default_rng(4).standard_normal((6, 50)), dtype)
+
+    def loss(v):
+        return jnp.sum((f(v) * v).astype(jnp.float32))
+
+    g, w = jax.grad(loss)(v), _jnp(jax.grad(loss), v)
+    assert g.dtype == dtype
+    # The tangent rule reads the 16-bit output: within a unit of the format of the jnp path's.
+    np.testing.assert_allclose(np.asarray(g, np.float64), np.asarray(w, np.float64),
+                               atol=2 * float(jnp.finfo(dtype).eps) * 4)
+
+
 SOFT_LABEL_ROWS = [  # (logits, labels): the soft cross-entropy's label conventions
     ([0.0, NINF, 1.0, 2.0], [0.5, 0.0, 0.5, 0.0]),   # 0·log 0 = 0 on a −inf logit
     ([0.0, NINF, 1.0, 2.0], [0.5, 0.25, 0.25, 0.0]),  # mass on a −inf logit: +inf
@@ -248,7 +295,9 @@ def test_kernel_is_traced_only_where_it_applies():
     mask = jnp.broadcast_to(jnp.arange(6) < 3, (4, 6))
     for f in (*FUNCTIONS.values(), *CE.values()):
         assert not _has_kernel_call(lambda v, f=f: _jnp(f, v), x)
-        assert not _has_kernel_call(f, x.astype(jnp.bfloat16))
+        half = f in (jaxsoft.softmax, jaxsoft.log_softmax)  # they also read 16-bit formats
+        for dtype in (jnp.bfloat16, jnp.float16):
+            assert _has_kernel_call(f, x.astype(dtype)) == (half and kernel.enabled())
         assert _has_kernel_call(f, x) == kernel.enabled()
     for f in (jaxsoft.softmax, jaxsoft.log_softmax, jaxsoft.logsumexp):
         assert not _has_kernel_call(lambda v, f=f: f(v, axis=0), x)
