@@ -171,13 +171,13 @@ def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, w
 def _ce_int_jvp(opts, primals, tangents):
     x, labels, where = primals
     x_dot = tangents[0]
-    axis, smoothing, z_loss, ignore_index, _ = opts
+    axis, smoothing, z_loss, ignore_index, compensate = opts
     loss, stats = _ce_int_forward(x, labels, where, opts)
 
     def tangent(x, labels, where, stats, x_dot):
         m, log1p_s, a, b, c, lab = _int_grad_coefficients(x, labels, axis, where, smoothing,
                                                           z_loss, ignore_index, stats)
-        if kernel.applies(x, (axis,), where):
+        if compensate and kernel.applies(x, (axis,), where):  # not bf16/f16: `_ce_soft_jvp`
             g = _int_grad_kernel(x, lab, m, log1p_s, a, b, c)
             return jnp.sum(g * x_dot, axis=axis)
         # Σ_j (a·p_j − c)·ż_j − b·ż_y: its transpose adds −b·ct at the label in place (a
@@ -345,12 +345,18 @@ def softmax_cross_entropy_grad(logits, labels, *, axis=-1, where=None, stats=Non
     axis = _checks.class_axis(logits, axis, "softmax_cross_entropy_grad")
     if stats is None:
         _, stats = _ce_soft_forward(logits, labels, where, axis)
+    return _soft_ce_grad(logits, labels, axis, where, stats, kernel.applies(logits, (axis,), where))
+
+
+def _soft_ce_grad(logits, labels, axis, where, stats, use_kernel):
+    """`softmax_cross_entropy_grad` given the stats; `use_kernel`: as the row kernel (written
+    once, into huge pages, see `_int_grad_kernel`)."""
     if where is not None:
         labels = jnp.where(where, labels, 0)
     m, log1p_s, _, mass = stats  # log1p_s is NaN in rows with invalid labels
     if mass is None:
         mass = jnp.sum(labels, axis=axis, keepdims=True)
-    if kernel.applies(logits, (axis,), where):  # written once, into huge pages (`_int_grad_kernel`)
+    if use_kernel:
         return kernel.values("soft_grad", _soft_grad, logits, labels, m, log1p_s, mass)
     return _soft_grad(logits, labels, m, log1p_s, mass, where)
 
@@ -368,7 +374,10 @@ def _ce_soft_jvp(opts, primals, tangents):
     if not isinstance(x_dot, SymbolicZero):
 
         def tangent(x, labels, where, stats, x_dot):
-            g = softmax_cross_entropy_grad(x, labels, axis=axis, where=where, stats=stats)
+            # Not for bf16/f16 inputs (compensate False): the kernel would need their float32
+            # upcast written out in full, which XLA otherwise fuses into the backward pass.
+            use_kernel = compensate and kernel.applies(x, (axis,), where)
+            g = _soft_ce_grad(x, labels, axis, where, stats, use_kernel)
             return jnp.sum(g * x_dot, axis=axis)
 
         out = out + _recomputed(tangent)(x, labels, where, stats, x_dot)
