@@ -119,6 +119,20 @@ void softmax_rows_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t 
 // log_softmax = (x - m) - log1p(s), s = (ties - 1) + Σ_{x < m} e^{x - m} summed in float64: the
 // maxima count exactly, so a confident row's tiny s keeps its digits; (x - m) - log1p(s) in
 // float64, rounded once. An empty row has s = -1 and l = 0 (its entries stay -inf).
+// One 16-entry chunk of s: e^{v - m} for the entries below the max (the Fast2Sum err folded
+// in) added to s0/s1 in float64, the maxima counted in ties.
+inline void add_s(__m512 v, __mmask16 k, __m512 m, __m512 neg_m, __m512d& s0, __m512d& s1,
+                  int64_t& ties) {
+  __m512 d = _mm512_sub_ps(v, m);
+  __m512 err = _mm512_sub_ps(_mm512_max_ps(v, neg_m), _mm512_sub_ps(d, _mm512_min_ps(v, neg_m)));
+  __mmask16 tie = _mm512_mask_cmp_ps_mask(k, v, m, _CMP_EQ_OQ);
+  __mmask16 kept = _mm512_mask_cmp_ps_mask(k & ~tie, d, _mm512_set1_ps(-104.0f), _CMP_NLE_UQ);
+  __m512 e = _mm512_maskz_mov_ps(kept, exp_below(d, err));
+  s0 = _mm512_add_pd(s0, lo_pd(e));
+  s1 = _mm512_add_pd(s1, hi_pd(e));
+  ties += __builtin_popcount(tie);
+}
+
 // s = (ties - 1) + Σ_{x < m} e^{x - m} for a row with max m, summed in float64: the maxima
 // count exactly, so a confident row's tiny s keeps its digits. -1 for an empty row, NaN if
 // the row holds a NaN or m = +inf.
@@ -128,15 +142,7 @@ inline double row_s(const float* xi, int64_t c, float mf) {
   int64_t ties = 0;
   for (int64_t j = 0; j < c; j += 16) {
     __mmask16 k = tail(c - j);
-    __m512 v = _mm512_maskz_loadu_ps(k, xi + j);
-    __m512 d = _mm512_sub_ps(v, m);
-    __m512 err = _mm512_sub_ps(_mm512_max_ps(v, neg_m), _mm512_sub_ps(d, _mm512_min_ps(v, neg_m)));
-    __mmask16 tie = _mm512_mask_cmp_ps_mask(k, v, m, _CMP_EQ_OQ);
-    __mmask16 kept = _mm512_mask_cmp_ps_mask(k & ~tie, d, _mm512_set1_ps(-104.0f), _CMP_NLE_UQ);
-    __m512 e = _mm512_maskz_mov_ps(kept, exp_below(d, err));
-    s0 = _mm512_add_pd(s0, lo_pd(e));
-    s1 = _mm512_add_pd(s1, hi_pd(e));
-    ties += __builtin_popcount(tie);
+    add_s(_mm512_maskz_loadu_ps(k, xi + j), k, m, neg_m, s0, s1, ties);
   }
   double s = (double)(ties - 1) + _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
   return mf == INFINITY ? NAN : s;
@@ -195,14 +201,7 @@ void soft_ce_rows_f32(const float* x, const float* y, float* loss, float* m, flo
     for (int64_t j = 0; j < c; j += 16) {
       __mmask16 k = tail(c - j);
       __m512 v = _mm512_maskz_loadu_ps(k, xi + j), w = _mm512_maskz_loadu_ps(k, yi + j);
-      __m512 d = _mm512_sub_ps(v, mv);
-      __m512 err = _mm512_sub_ps(_mm512_max_ps(v, neg_m), _mm512_sub_ps(d, _mm512_min_ps(v, neg_m)));
-      __mmask16 tie = _mm512_mask_cmp_ps_mask(k, v, mv, _CMP_EQ_OQ);
-      __mmask16 kept = _mm512_mask_cmp_ps_mask(k & ~tie, d, _mm512_set1_ps(-104.0f), _CMP_NLE_UQ);
-      __m512 e = _mm512_maskz_mov_ps(kept, exp_below(d, err));
-      s0 = _mm512_add_pd(s0, lo_pd(e));
-      s1 = _mm512_add_pd(s1, hi_pd(e));
-      ties += __builtin_popcount(tie);
+      add_s(v, k, mv, neg_m, s0, s1, ties);
       bad |= _mm512_mask_cmp_ps_mask(k, w, zero, _CMP_NGE_UQ) |
              _mm512_mask_cmp_ps_mask(k, w, one, _CMP_NLE_UQ);
       __mmask16 nz = _mm512_mask_cmp_ps_mask(k, w, zero, _CMP_NEQ_UQ);
