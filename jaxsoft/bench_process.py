@@ -4,7 +4,10 @@
   workload in a child process, which reports its median time and its peak resident memory
   above what it held once its inputs were made and (jax) its program compiled: VmHWM − VmRSS
   from /proc/self/status, the peak being restarted (/proc/self/clear_refs) after the setup so
-  that the setup's own peak does not count. Linux only; elsewhere peak_mb is None.
+  that the setup's own peak does not count. Linux only; elsewhere peak_mb is None. On a GPU,
+  the device's: peak_bytes_in_use − bytes_in_use of JAX's allocator (the inputs are made on
+  the host and copied, so the setup's peak is the inputs), torch's max_memory_allocated −
+  memory_allocated after reset_peak_memory_stats.
 * glibc reads its malloc settings at process start, so the malloc-reuse run is a child
   `python -m jaxsoft bench` with `benchmarks.MALLOC_REUSE` added to its environment.
 """
@@ -126,11 +129,16 @@ def linear_ce_child(impl, shape, reps):
     """In a child process: print one JSON line with median_ms, peak_mb, planned_mb and note."""
     fn, args, note = _linear_ce(impl, *shape)
     planned = None if impl == "torch" else fn.memory_analysis().temp_size_in_bytes / 2**20
-    _release_free_memory()
-    base = _status_mb("VmRSS")
-    _restart_peak()
-    ms = bm.median_ms(fn, *args, reps=reps)
-    peak = _status_mb("VmHWM")
+    if bm.on_gpu():
+        base, peak_of = _device_peak_mb(impl)
+        ms = bm.median_ms(fn, *args, reps=reps)
+        peak = peak_of()
+    else:
+        _release_free_memory()
+        base = _status_mb("VmRSS")
+        _restart_peak()
+        ms = bm.median_ms(fn, *args, reps=reps)
+        peak = _status_mb("VmHWM")
     print(json.dumps({"median_ms": ms, "peak_mb": None if base is None else peak - base,
                       "planned_mb": planned, "note": note}))
 
@@ -141,8 +149,8 @@ def _linear_ce(impl, n, d, v):
         torch = bm._torch()
         f = torch.nn.functional
         torch.manual_seed(0)
-        args = (torch.randn(n, d), torch.randn(v, d) / math.sqrt(d),  # weight [V, d], as F.linear
-                torch.randint(0, v, (n,)))
+        args = tuple(a.to(bm.torch_device()) for a in (  # weight [V, d], as F.linear
+            torch.randn(n, d), torch.randn(v, d) / math.sqrt(d), torch.randint(0, v, (n,))))
         if hasattr(f, "linear_cross_entropy") and hasattr(torch.nn, "LinearCrossEntropyOptions"):
             options = torch.nn.LinearCrossEntropyOptions()
             note = "F.linear_cross_entropy, chunked"
@@ -157,8 +165,10 @@ def _linear_ce(impl, n, d, v):
         return bm.torch_value_and_grad(loss, wrt=2), args, note
 
     kx, kw, ky = jax.random.split(jax.random.key(0), 3)
-    args = (jax.random.normal(kx, (n, d)), jax.random.normal(kw, (d, v)) / math.sqrt(d),
-            jax.random.randint(ky, (n,), 0, v))
+    with jax.default_device(jax.devices("cpu")[0]):  # on a GPU: no setup peak on the device
+        args = (jax.random.normal(kx, (n, d)), jax.random.normal(kw, (d, v)) / math.sqrt(d),
+                jax.random.randint(ky, (n,), 0, v))
+    args = jax.device_put(args, jax.devices()[0])
     if impl == "jaxsoft":
         note = None
 
@@ -171,6 +181,18 @@ def _linear_ce(impl, n, d, v):
             return optax.losses.softmax_cross_entropy_with_integer_labels(x @ w, y).mean()
     fn = jax.jit(jax.value_and_grad(loss, argnums=(0, 1))).lower(*args).compile()
     return fn, args, note
+
+
+def _device_peak_mb(impl):
+    """(device memory in use now in MiB, a function returning the peak since then)."""
+    if impl == "torch":
+        cuda = bm._torch().cuda
+        cuda.synchronize()
+        cuda.reset_peak_memory_stats()
+        return cuda.memory_allocated() / 2**20, lambda: cuda.max_memory_allocated() / 2**20
+    device = jax.devices()[0]
+    return (device.memory_stats()["bytes_in_use"] / 2**20,
+            lambda: device.memory_stats()["peak_bytes_in_use"] / 2**20)
 
 
 def _status_mb(field):

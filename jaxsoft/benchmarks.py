@@ -8,6 +8,12 @@ the same run (copy bandwidth into a preallocated buffer, read-only bandwidth, fl
 GFLOP/s); each row reports its effective GB/s (the bytes it must move at least) or GFLOP/s and
 the fraction of the copy or matmul limit.
 
+On a GPU (JAX's default backend not the CPU) the same workloads run on the device: the limits
+are the device's (a donated in-place pass over 1 GiB for copy, a sum for read, the default-
+precision float32 matmul), torch runs on CUDA (synchronized before each clock read), NumPy
+is left out (it would time the host), and the linear CE's peak memory is the device's
+(`memory_stats`, torch's `max_memory_allocated`) instead of the process's RSS.
+
 Two measurements need a process of their own (`bench_process.py`): the peak memory of the
 linear + cross-entropy workload (one child per implementation), and glibc's malloc settings,
 which glibc reads at process start (`--malloc-reuse`, `--compare-malloc`).
@@ -23,6 +29,7 @@ import functools
 import itertools
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 
@@ -57,6 +64,16 @@ def malloc_env() -> str:
     return "malloc_reuse" if reuse else "default"
 
 
+def on_gpu() -> bool:
+    """Whether JAX's default backend is a GPU (the runs and the limits are then the device's)."""
+    return jax.default_backend() == "gpu"
+
+
+def device_name() -> str:
+    """The machine the rows were measured on: "cpu", or the GPU's kind (e.g. "NVIDIA H200")."""
+    return jax.devices()[0].device_kind if on_gpu() else "cpu"
+
+
 @dataclasses.dataclass
 class Row:
     workload: str
@@ -68,35 +85,49 @@ class Row:
     gflops: float | None = None
     fraction_of_limit: float | None = None  # of the copy bandwidth (GB/s) or matmul (GFLOP/s)
     ratio_ours_over_impl: float | None = None
-    peak_mb: float | None = None  # peak RSS above the inputs, where measured
+    peak_mb: float | None = None  # peak RSS (on a GPU: device memory) above the inputs
     planned_mb: float | None = None  # XLA's planned temporaries (memory_analysis), where compiled
     note: str | None = None
     env: str = dataclasses.field(default_factory=malloc_env)
+    device: str = dataclasses.field(default_factory=device_name)
 
 
 # Short calls are repeated until they have run this long (at most MAX_REPS times): a median
 # of 5 calls of ~1 ms varied by 2× between runs on this shared 2-core machine. Each
 # implementation is timed on its own, as a user's loop runs it: timed in turns with NumPy and
 # torch, jaxsoft's and jax.nn's calls at 4096×1000 took 2× longer (caches and malloc shared).
-MIN_SECONDS, MAX_REPS = 0.25, 200
+# On a GPU, where a call may take less time than its dispatch from Python, one timed sample is
+# as many calls queued back to back as fill GPU_SAMPLE_SECONDS (at most 100), then one wait.
+MIN_SECONDS, MAX_REPS, GPU_SAMPLE_SECONDS = 0.25, 200, 0.005
 
 
 def median_ms(fn, *args, reps=5) -> float:
     """Median wall time of `fn(*args)` in ms after one warm-up call (which compiles): at least
-    `reps` calls, more until they have run MIN_SECONDS in all, at most MAX_REPS."""
+    `reps` samples, more until they have run MIN_SECONDS in all, at most MAX_REPS. A sample is
+    one call, or on a GPU a queue of calls (GPU_SAMPLE_SECONDS) divided by their number."""
     _block(fn(*args))
+    start = time.perf_counter()
+    _block(fn(*args))
+    queued = 1
+    if on_gpu():
+        queued = int(np.clip(GPU_SAMPLE_SECONDS / (time.perf_counter() - start), 1, 100))
     times = []
     while len(times) < MAX_REPS and (len(times) < reps or sum(times) < MIN_SECONDS):
         start = time.perf_counter()
-        _block(fn(*args))
-        times.append(time.perf_counter() - start)
+        for _ in range(queued):
+            out = fn(*args)
+        _block(out)
+        times.append((time.perf_counter() - start) / queued)
     return 1e3 * float(np.median(times))
 
 
 def _block(out):
-    for leaf in jax.tree.leaves(out):
+    leaves = jax.tree.leaves(out)
+    for leaf in leaves:
         if hasattr(leaf, "block_until_ready"):
             leaf.block_until_ready()
+    if any(getattr(leaf, "is_cuda", False) for leaf in leaves):
+        _torch().cuda.synchronize()
 
 
 def make_row(workload, shape, dtype, impl, ms, lim, *, ours_ms=None, nbytes=None, flops=None,
@@ -120,22 +151,37 @@ def _selected(name, only) -> bool:
 
 
 def limits(quick: bool, reps: int) -> tuple[dict[str, float], list[Row]]:
-    """Copy and read bandwidth (GB/s, NumPy on a buffer far larger than cache), matmul GFLOP/s,
-    as a summary dict and as rows with impl "limit"."""
-    n = (16 if quick else 64) * 2**20 // 4  # floats: 16 or 64 MiB
-    src = np.random.default_rng(0).random(n, dtype=np.float32)
-    dst = np.empty_like(src)
-    copy_ms = median_ms(lambda: np.copyto(dst, src), reps=reps)
-    read_ms = median_ms(lambda: np.add.reduce(src), reps=reps)
-    m = 512 if quick else 2048
+    """Copy and read bandwidth (GB/s, on a buffer far larger than cache), matmul GFLOP/s, as
+    a summary dict and as rows with impl "limit". On the CPU NumPy copies into a preallocated
+    buffer and sums; on a GPU a jitted x + 1 runs in place (its input donated) and a sum
+    reads."""
+    gpu = on_gpu()
+    n = (16 if quick else 1024 if gpu else 64) * 2**20 // 4  # floats: 16, 64 MiB or 1 GiB
+    nbytes = 4 * n
+    if gpu:
+        buf = [jnp.ones(n, jnp.float32)]
+        step = jax.jit(lambda a: a + 1, donate_argnums=0)
+
+        def copy():
+            buf[0] = step(buf[0])
+            return buf[0]
+
+        copy_ms = median_ms(copy, reps=reps)
+        read_ms = median_ms(jax.jit(jnp.sum), buf[0], reps=reps)
+    else:
+        src = np.random.default_rng(0).random(n, dtype=np.float32)
+        dst = np.empty_like(src)
+        copy_ms = median_ms(lambda: np.copyto(dst, src), reps=reps)
+        read_ms = median_ms(lambda: np.add.reduce(src), reps=reps)
+    m = 512 if quick else 8192 if gpu else 2048
     a = jax.random.normal(jax.random.key(0), (m, m))
     matmul_ms = median_ms(jax.jit(jnp.dot), a, a, reps=reps)
-    lim = {"copy_gbps": 2 * src.nbytes / copy_ms / 1e6, "read_gbps": src.nbytes / read_ms / 1e6,
+    lim = {"copy_gbps": 2 * nbytes / copy_ms / 1e6, "read_gbps": nbytes / read_ms / 1e6,
            "matmul_gflops": 2 * m**3 / matmul_ms / 1e6}
     return lim, [make_row("copy bandwidth", (n,), "float32", "limit", copy_ms, lim,
-                          nbytes=2 * src.nbytes),
+                          nbytes=2 * nbytes),
                  make_row("read bandwidth", (n,), "float32", "limit", read_ms, lim,
-                          nbytes=src.nbytes),
+                          nbytes=nbytes),
                  make_row("matmul", (m, m), "float32", "limit", matmul_ms, lim, flops=2 * m**3)]
 
 
@@ -154,12 +200,20 @@ def _torch():
     return torch
 
 
+def torch_device() -> str:
+    """Where torch runs: "cuda" when JAX runs on a GPU and torch sees one, else "cpu"."""
+    return "cuda" if on_gpu() and _torch().cuda.is_available() else "cpu"
+
+
 def to_torch(a):
-    """A torch copy of the jax array `a` (bfloat16 via float32; integer labels as int64)."""
+    """A torch copy of the jax array `a` on `torch_device()` (bfloat16 via float32; integer
+    labels as int64)."""
     torch = _torch()
     if jnp.issubdtype(a.dtype, jnp.integer):
-        return torch.from_numpy(np.array(a, np.int64))
-    return torch.from_numpy(np.array(a, np.float32)).to(getattr(torch, a.dtype.name))
+        t = torch.from_numpy(np.array(a, np.int64))
+    else:
+        t = torch.from_numpy(np.array(a, np.float32)).to(getattr(torch, a.dtype.name))
+    return t.to(torch_device())
 
 
 def torch_value_and_grad(scalar, wrt=1):
@@ -274,10 +328,11 @@ class Inputs:
 
     def args(self, names, impl):
         """The named inputs in `impl`'s array type; None where it cannot take them (NumPy has
-        no bfloat16; torch not installed)."""
+        no bfloat16, and on a GPU run it would time the host; torch not installed)."""
         arrays = [getattr(self, name) for name in names]
         if impl == "numpy":
-            return tuple(map(np.asarray, arrays)) if self.dtype == jnp.float32 else None
+            ok = self.dtype == jnp.float32 and not on_gpu()
+            return tuple(map(np.asarray, arrays)) if ok else None
         if impl == "torch":
             return tuple(map(to_torch, arrays)) if _torch() else None
         return tuple(arrays)
@@ -287,8 +342,10 @@ def array_rows(quick, reps, lim, only=None) -> list[Row]:
     """Every selected workload × shape × dtype, one set of inputs alive at a time."""
     cases = [(w, shape, dtype) for w in WORKLOADS if _selected(w.name, only)
              for shape in SHAPES[w.shapes][quick] for dtype in w.dtypes]
-    rows = []
+    rows, start = [], time.perf_counter()
     for shape, dtype in dict.fromkeys((shape, dtype) for _, shape, dtype in cases):
+        print(f"bench: {'×'.join(map(str, shape))} {dtype} ({time.perf_counter() - start:.0f} s)",
+              file=sys.stderr, flush=True)
         inputs = Inputs(shape, dtype)
         for w in (w for w, s, d in cases if (s, d) == (shape, dtype)):
             times = {}
@@ -356,13 +413,16 @@ def mlp_rows(quick, reps, lim, only=None, hidden=30) -> list[Row]:
 # ------------------------------------------------------------------------------------ runner
 
 
-def run(quick=False, reps=5, only=None) -> tuple[dict, list[Row]]:
+def run(quick=False, reps=5, only=None, done=None) -> tuple[dict, list[Row]]:
+    """The limits, then every selected row; `done(rows)` is called after each part (the rows
+    so far), so that a long run interrupted keeps what it measured."""
     from jaxsoft import bench_process
 
     lim, rows = limits(quick, reps)
-    rows += array_rows(quick, reps, lim, only)
-    rows += mlp_rows(quick, reps, lim, only)
-    rows += bench_process.linear_ce_rows(quick, reps, lim, only)
+    for part in (array_rows, mlp_rows, bench_process.linear_ce_rows):
+        rows += part(quick, reps, lim, only)
+        if done:
+            done(rows)
     return lim, rows
 
 
@@ -372,12 +432,13 @@ def _cell(value, fmt):
 
 def format_markdown(lim: dict, rows: list[Row]) -> str:
     """The limits line, then one table per workload (shape, dtype, impl rows)."""
+    torch = _torch()
     lines = [f"Machine limits (same run, malloc {malloc_env()}): copy "
              f"{lim['copy_gbps']:.1f} GB/s, read {lim['read_gbps']:.1f} GB/s, float32 matmul "
-             f"{lim['matmul_gflops']:.0f} GFLOP/s; {jax.devices()[0].platform}, jax "
+             f"{lim['matmul_gflops']:.0f} GFLOP/s; {device_name()}, jax "
              f"{jax.__version__}, optax {optax.__version__}"
-             + (f", torch {_torch().__version__} ({_torch().get_num_threads()} threads)"
-                if _torch() else ", no torch")]
+             + (f", torch {torch.__version__} ({torch_device()}, {torch.get_num_threads()} "
+                "threads)" if torch else ", no torch")]
     groups: dict[str, list[Row]] = {}
     for r in rows:
         if r.impl != "limit":
@@ -408,13 +469,16 @@ def main(quick=False, json_path=None, reps=5, only=None, malloc_reuse=False,
         return bench_process.rerun_with_malloc_reuse(quick, json_path, reps, only)
     if compare_malloc:  # by default the softmax/CE workloads, whose temporaries are large
         only = only or [w.name for w in WORKLOADS]
-    lim, rows = run(quick, reps, only)
+
+    def write(rows):
+        if json_path:
+            with open(json_path, "w") as f:
+                json.dump([dataclasses.asdict(r) for r in rows], f, indent=1)
+
+    lim, rows = run(quick, reps, only, done=write)
     print(format_markdown(lim, rows), flush=True)
     if compare_malloc:
         reuse = bench_process.rows_with_malloc_reuse(quick, reps, only)
         print("\n" + bench_process.format_comparison(rows, reuse))
-        rows += reuse
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump([dataclasses.asdict(r) for r in rows], f, indent=1)
+        write(rows + reuse)
     return 0

@@ -110,8 +110,19 @@ NARROW_WIDTH, NARROW_MIN_SIZE = 12, 2**16
 
 
 def narrow(size, width):
-    """Whether `row_sums` takes its sums in one variadic reduce (see NARROW_WIDTH)."""
-    return width <= NARROW_WIDTH and size >= NARROW_MIN_SIZE
+    """Whether `row_sums` takes its sums in one variadic reduce (see NARROW_WIDTH; on the CPU
+    only: on a GPU, `on_gpu`, it made the exact log_softmax write a full-size temporary)."""
+    return width <= NARROW_WIDTH and size >= NARROW_MIN_SIZE and not on_gpu()
+
+
+def on_gpu() -> bool:
+    """Whether the jnp formulas are traced in their form for GPUs: JAX's default backend is
+    not the CPU. Only the form differs (which passes XLA fuses), not the result: `Stats` sums
+    the maxima as a count of x == m beside the other terms (a select, which on the CPU split
+    the fused kernel; the CPU form's floor(t) split made XLA on a GPU write t out in full:
+    exact log_softmax at 8192×4096 on an H200 0.23 → 0.17 ms) and cuts no rows into sub-rows
+    (`sub_rows`: a CPU fusion limit)."""
+    return jax.default_backend() != "cpu"
 
 
 def row_sums(values, axes, variadic):
@@ -217,6 +228,9 @@ class Stats:
     Few long rows (over the last axis) are cut into k sub-rows (`sub_rows`) whose statistics
     are merged exactly (`merge`): XLA fuses the two passes only over enough rows.
 
+    On a GPU (`on_gpu`) the same s is summed as a count of the entries x = m (the ties) and
+    the sum of e^{x − m}(1 + err) over the others, and rows are never cut.
+
     compensate=False (bfloat16/float16 inputs, see `compensated`): err = 0, no Fast2Sum.
 
     rows_kernel (exact only): where the compiled row kernels apply (`jaxsoft.kernel.applies`:
@@ -239,7 +253,8 @@ class Stats:
             x = jnp.where(where, x, -jnp.inf)
         big = jnp.finfo(x.dtype).max
         last = x.ndim - 1
-        k = sub_rows(x.size // x.shape[-1], x.shape[-1]) if tuple(axes) == (last,) else 1
+        whole = tuple(axes) != (last,) or on_gpu()
+        k = 1 if whole else sub_rows(x.size // x.shape[-1], x.shape[-1])
         if k > 1:
             part = Stats(x.reshape(*x.shape[:-1], k, x.shape[-1] // k), (last + 1,), None,
                          exact, compensate, rows_kernel=False)
@@ -263,9 +278,13 @@ class Stats:
         # t − hi ∈ [0, t], which is 0 at the maxima: the ones sum exactly (the tie count), and
         # the rests keep a tiny s = (Σ hi − 1) + Σ (t − hi) to full relative precision.
         t = jnp.exp(self.d) * (1 + self.err)
-        hi = jnp.floor(t)
-        count = float(np.prod([x.shape[a] for a in axes]))
-        ones, rest = row_sums((hi, t - hi), axes, variadic=narrow(x.size, count))
+        if on_gpu():  # the same split as a count of the maxima and the sum of the rest
+            tie = x == self.m
+            ones, rest = row_sums((tie.astype(x.dtype), jnp.where(tie, 0, t)), axes, False)
+        else:
+            hi = jnp.floor(t)
+            count = float(np.prod([x.shape[a] for a in axes]))
+            ones, rest = row_sums((hi, t - hi), axes, variadic=narrow(x.size, count))
         self.s = (ones - 1) + rest
 
     def _from_kernel(self, x, axes):

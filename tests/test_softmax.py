@@ -22,15 +22,18 @@ DTYPES = {"f32": np.float32, "f64": np.float64}
 def _layout(request, monkeypatch):
     """Runs a test as is ("whole rows": the softmax on its row kernel where it is built,
     `jaxsoft.kernel`); on the jnp path ("jnp rows", the kernel off); with `Stats` cutting every
-    even-width row into two sub-rows merged exactly (`softmax.sub_rows`, `softmax.merge`); or
+    even-width row into two sub-rows merged exactly (`softmax.sub_rows`, `softmax.merge`);
     with the row sums of narrow rows taken in one variadic reduce at any size
-    (`softmax.narrow`). The last two turn the kernel off too. Checks the path ran."""
+    (`softmax.narrow`); or in the form traced for GPUs ("gpu form", `softmax.on_gpu`). The
+    last three turn the kernel off too. Checks the path ran."""
     if request.param == "whole rows":
         yield
         return
     calls = []
     if request.param == "jnp rows":
         calls.append(True)
+    elif request.param == "gpu form":
+        monkeypatch.setattr(SOFTMAX, "on_gpu", lambda: calls.append(1) or True)
     elif request.param == "sub-rows":
         monkeypatch.setattr(SOFTMAX, "sub_rows", lambda rows, width: 2 - width % 2)
         merge = SOFTMAX.merge
@@ -45,9 +48,11 @@ def _layout(request, monkeypatch):
     assert any(calls), f"the {request.param} path did not run"
 
 
-layout = pytest.fixture(params=["whole rows", "jnp rows", "sub-rows", "variadic sums"])(_layout)
+layout = pytest.fixture(params=["whole rows", "jnp rows", "sub-rows", "variadic sums",
+                                "gpu form"])(_layout)
 # the softmax sums one term per entry (`Stats(exact=False)`): no variadic reduce
-softmax_layout = pytest.fixture(params=["whole rows", "jnp rows", "sub-rows"])(_layout)
+softmax_layout = pytest.fixture(params=["whole rows", "jnp rows", "sub-rows", "gpu form"])(
+    _layout)
 
 
 def ulps(got, true, dtype):
