@@ -64,8 +64,13 @@ def binary(steps):
     # the same model as a two-class softmax: class 1's logit is w·x + b, class 0's is 0
     soft = [{"w": jnp.concatenate([jnp.zeros_like(sig[0]["w"]), sig[0]["w"]]),
              "b": jnp.concatenate([jnp.zeros(1), sig[0]["b"]])}]
-    p_sig = jax.vmap(lambda x: mlp.predict(sig, x, "identity", "bernoulli"))(data.x_test)[:, 0]
-    p_soft = jax.vmap(lambda x: mlp.predict(soft, x, "identity", "categorical"))(data.x_test)
+    # float32 matmuls: on a GPU the default precision (TF32) rounds w·x differently in the
+    # 1- and 2-output layers (2.3e-4 apart on an H200), which is not the identity's error
+    with jax.default_matmul_precision("float32"):
+        p_sig = jax.vmap(lambda x: mlp.predict(sig, x, "identity", "bernoulli"))(
+            data.x_test)[:, 0]
+        p_soft = jax.vmap(lambda x: mlp.predict(soft, x, "identity", "categorical"))(
+            data.x_test)
     print("2. breast cancer: max |σ(z) − softmax([0, z])₁| at the same weights:",
           f"{float(jnp.max(jnp.abs(p_sig - p_soft[:, 1]))):.2e}")
     sig, _ = fit(sig, data.x_train, y01, "identity", "bernoulli", steps, lr=0.01)

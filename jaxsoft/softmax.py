@@ -253,7 +253,7 @@ class Stats:
             x = jnp.where(where, x, -jnp.inf)
         big = jnp.finfo(x.dtype).max
         last = x.ndim - 1
-        whole = tuple(axes) != (last,) or on_gpu()
+        whole = tuple(axes) != (last,) or on_gpu() or x.size == 0
         k = 1 if whole else sub_rows(x.size // x.shape[-1], x.shape[-1])
         if k > 1:
             part = Stats(x.reshape(*x.shape[:-1], k, x.shape[-1] // k), (last + 1,), None,
@@ -265,7 +265,9 @@ class Stats:
             self.floor = _floor(self.m)
             self.d, self.err = self.shift(x)
             return
-        self.x, self.m = x, jnp.maximum(jnp.max(x, axis=axes, keepdims=True), -big)
+        # initial: rows of no entries (shape [..., 0]) give m = −big, an empty row, not an error
+        self.x, self.m = x, jnp.maximum(jnp.max(x, axis=axes, keepdims=True, initial=-jnp.inf),
+                                        -big)
         self.compensate = compensate
         # Below `floor`, e^{x − m} = 0 (the clamp changes no term of the sum).
         self.floor = _floor(self.m)

@@ -1,6 +1,7 @@
 """The row kernels (jaxsoft/kernel.cc: softmax, log_softmax, the row statistics) against long
 double and against the jnp path's conventions; the build cache; where they are traced."""
 
+import contextlib
 import functools
 
 import jax
@@ -14,7 +15,9 @@ from jaxsoft import kernel
 NINF, INF, NAN = -np.inf, np.inf, np.nan
 DTYPES = {"f32": np.float32, "f64": np.float64}
 
-needs_kernel = pytest.mark.skipif(not kernel.enabled(), reason=f"kernel: {kernel.status()}")
+# The kernels are traced for a CPU backend only (`kernel.applies`).
+needs_kernel = pytest.mark.skipif(not kernel.enabled() or jax.default_backend() != "cpu",
+                                  reason=f"kernel: {kernel.status()}, {jax.default_backend()}")
 
 
 def _shifted(x):
@@ -216,11 +219,18 @@ def test_special_rows_follow_the_jnp_conventions(fn, name):
         assert not np.any(np.signbit(got[np.isfinite(got)]))  # masked entries are +0.0
 
 
-@needs_kernel
+@pytest.mark.parametrize("path", ["as is", "jnp"])
 @pytest.mark.parametrize("shape", [(0, 5), (3, 0), (0,)])
-def test_empty_arrays(shape):
+def test_empty_arrays(shape, path):
+    """No rows, or rows of no entries (empty rows: softmax and log_softmax of no entries,
+    logsumexp −inf), on the kernel where it applies and on the jnp path (which raised for
+    rows of no entries: a max over zero elements)."""
     x = jnp.zeros(shape)
-    assert jaxsoft.softmax(x).shape == shape
+    with jaxsoft.kernel.disabled() if path == "jnp" else contextlib.nullcontext():
+        assert jaxsoft.softmax(x).shape == shape
+        assert jaxsoft.log_softmax(x).shape == shape
+        lse = jaxsoft.logsumexp(x, axis=-1)
+    assert lse.shape == shape[:-1] and bool(jnp.all(lse == -jnp.inf))
 
 
 @needs_kernel
