@@ -30,6 +30,7 @@ counts, each rounding ≤ |x − m|·2^-24/2), far below half an ulp of the 8- o
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -253,8 +254,8 @@ class Stats:
             x = jnp.where(where, x, -jnp.inf)
         big = jnp.finfo(x.dtype).max
         last = x.ndim - 1
-        whole = tuple(axes) != (last,) or on_gpu() or x.size == 0
-        k = 1 if whole else sub_rows(x.size // x.shape[-1], x.shape[-1])
+        whole = tuple(axes) != (last,) or on_gpu()
+        k = 1 if whole else sub_rows(math.prod(x.shape[:-1]), x.shape[-1])
         if k > 1:
             part = Stats(x.reshape(*x.shape[:-1], k, x.shape[-1] // k), (last + 1,), None,
                          exact, compensate, rows_kernel=False)
