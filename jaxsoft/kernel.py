@@ -12,6 +12,9 @@ log_softmax ≤ 2 (0.5–1.3 measured in float32), logsumexp ≤ 1 at every shap
 (tests/test_kernel.py). Rows of ≤ 16 entries go 16 at a time, one per vector lane (gathers),
 so no reduction crosses lanes. Speed: README, Performance.
 
+On a GPU, opted in with JAXSOFT_GPU_KERNEL=1, the same calls run the jnp formulas as Pallas
+(Triton) kernels, one per call (`jaxsoft.gpu`); `gpu_interpreted` runs those on any backend.
+
 Used for float32/float64 over the last axis without `where`, when the jit targets the CPU
 (`jax.lax.platform_dependent`: other backends lower the jnp formula): by `jaxsoft.softmax`,
 `log_softmax`, `logsumexp` and the forwards of the integer-label and the soft-label
@@ -66,6 +69,7 @@ HALF_SYMBOLS = ("softmax", "log_softmax")
 
 _log = logging.getLogger(__name__)
 _off = [os.environ.get("JAXSOFT_KERNEL", "1") == "0"]
+_interpret = [False]  # `gpu_interpreted`
 
 
 def cache_dir() -> pathlib.Path:
@@ -137,20 +141,35 @@ def status() -> str:
     """'in use', or why the jnp path is taken ('off: ...' or the build's failure)."""
     if _off[0]:
         return "off: JAXSOFT_KERNEL=0 or inside kernel.disabled()"
+    if jax.default_backend() != "cpu":
+        from jaxsoft import gpu
+
+        if not gpu.available():
+            return "off on a GPU: Pallas' Triton backend is not available"
+        if not gpu.enabled():
+            return "off on a GPU: opt in with JAXSOFT_GPU_KERNEL=1"
+        return "in use (jaxsoft.gpu)"
     return _load() or "in use"
 
 
 def applies(x, axes, where, half=False) -> bool:
     """Whether the kernels serve `x` reduced over `axes` now: float32/float64 (`half`: also
     bfloat16/float16, for softmax and log_softmax), the last axis, rows of at least one entry
-    (the row statistics of an empty row were left unwritten), no mask, JAX's default backend
-    the CPU, kernels on (built at the first call). On a GPU the jnp formulas are
-    traced in their own form (the kernels' fallbacks, wrapped for the CPU's calls, made XLA
-    write the gradient out and read it back: integer-label CE value_and_grad 0.32 vs 0.25 ms
-    at 8192×4096 on an H200)."""
+    (the CPU kernels leave the row statistics of an empty row unwritten), no mask, kernels on.
+    Where JAX's default backend is the CPU, the compiled kernels (built at the first call);
+    on a GPU, opted into (`jaxsoft.gpu.enabled`), or inside `gpu_interpreted`, the Pallas
+    kernels of `jaxsoft.gpu` for rows of at most `gpu.MAX_WIDTH` entries and arrays of at
+    least one row."""
     dtypes = {**SUFFIXES, **HALF} if half else SUFFIXES
-    return (where is None and np.dtype(x.dtype) in dtypes and tuple(axes) == (x.ndim - 1,)
-            and x.shape[-1] > 0 and jax.default_backend() == "cpu" and enabled())
+    if not (where is None and np.dtype(x.dtype) in dtypes and tuple(axes) == (x.ndim - 1,)
+            and x.shape[-1] > 0 and not _off[0]):
+        return False
+    if jax.default_backend() == "cpu" and not _interpret[0]:
+        return enabled()
+    from jaxsoft import gpu
+
+    return (x.size > 0 and x.shape[-1] <= gpu.MAX_WIDTH
+            and (gpu.enabled() or (_interpret[0] and gpu.available())))
 
 
 def enabled() -> bool:
@@ -177,7 +196,38 @@ def disabled():
         _off[0] = before
 
 
+@contextlib.contextmanager
+def gpu_interpreted():
+    """Trace the GPU kernels (`jaxsoft.gpu`) on any backend inside the block, evaluated by
+    Pallas' interpreter: checks their bodies, blocks and masks on a CPU (slowly).
+
+    Example:
+      >>> import jax.numpy as jnp, jaxsoft
+      >>> x = jnp.array([[0.0, 1.0, 2.0]])
+      >>> with jaxsoft.kernel.gpu_interpreted():
+      ...     y = jaxsoft.log_softmax(x)
+      >>> bool(jnp.allclose(y, jaxsoft.log_softmax(x), rtol=1e-6))
+      True
+    """
+    before, _interpret[0] = _interpret[0], True
+    try:
+        yield
+    finally:
+        _interpret[0] = before
+
+
 def _call(fn, arrays, outs, fallback):
+    if jax.default_backend() != "cpu" or _interpret[0]:  # `fallback` as a Pallas kernel's body
+        from jaxsoft import gpu
+
+        def cuda(*arrays):
+            results = gpu.call(fallback, arrays, outs if isinstance(outs, tuple) else (outs,),
+                               interpret=_interpret[0])
+            return tuple(results) if isinstance(outs, tuple) else results[0]
+
+        if _interpret[0]:
+            return cuda(*arrays)
+        return jax.lax.platform_dependent(*arrays, cuda=cuda, default=fallback)
     target = f"jaxsoft_{SYMBOLS[fn]}{({**SUFFIXES, **HALF})[np.dtype(arrays[0].dtype)]}"
 
     def cpu(*arrays):
@@ -188,7 +238,11 @@ def _call(fn, arrays, outs, fallback):
 
 def rows(fn, x, fallback):
     """`fn` ("softmax" or "log_softmax") of `x` over its last axis: the kernel on CPU,
-    `fallback(x)` (the jnp formula) on other backends. The caller checks `applies`."""
+    `fallback(x)` (the jnp formula) on other backends. The caller checks `applies`.
+
+    `fallback` (here and in `values`) reduces over the last axis of its inputs, whatever their
+    rank: on a GPU it is also the body of the Pallas kernel (`jaxsoft.gpu`), which runs it on
+    2-D blocks of rows."""
     return _call(fn, (x,), jax.typeof(x), fallback)  # typeof: also inside shard_map (its vma)
 
 

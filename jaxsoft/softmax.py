@@ -96,8 +96,12 @@ def row_sum(x, axes):
     CPU: jnp.sum starts from the constant 0.0, which XLA shares with every other use of 0.0 in
     the program and then passes into the fused reduction as a run-time parameter, and a fused
     kernel holding two such sums was measured 4–5× slower (49 vs 9 ms at 8192×4096) than one
-    with its own constant start value. Not differentiable (used on primal values only).
+    with its own constant start value. On a GPU (`on_gpu`) a plain jnp.sum: a Pallas
+    kernel's body (`jaxsoft.gpu`) holds no reduce of a custom start value. Not differentiable
+    (used on primal values only).
     """
+    if on_gpu():
+        return jnp.sum(x, axis=axes, keepdims=True)
     total = jax.lax.reduce(x, jnp.array(-0.0, x.dtype), lambda a, b: a + b, axes)
     return jnp.expand_dims(total, axes)
 
@@ -193,7 +197,11 @@ def _row_result(s):
     out of the kernel too. With it inside, the fused two-sum kernel ran 10× slower over many
     short rows (65536×128: 55 vs 4.4 ms). Used only where the row result ends in row-sized
     values (logsumexp, the integer-label loss): before a full-size output pass (softmax,
-    log_softmax) the split cost more than it saved (softmax at 8192×4096: 50 → 133 ms)."""
+    log_softmax) the split cost more than it saved (softmax at 8192×4096: 50 → 133 ms). Not
+    on a GPU (`on_gpu`), where no such split is needed and a Pallas kernel's body cannot hold
+    it (`jaxsoft.gpu`)."""
+    if on_gpu():
+        return s
     fi = jnp.finfo(s.dtype)
     return jax.lax.reduce_precision(s, exponent_bits=fi.nexp, mantissa_bits=fi.nmant)
 
@@ -294,8 +302,8 @@ class Stats:
         """m, log1p(s) and lse from the row kernel (`jaxsoft.kernel.values`; s is not
         formed)."""
 
-        def formula(x):
-            st = Stats(x, axes, None, rows_kernel=False)
+        def formula(x):  # over the last axis (also of a GPU kernel's block)
+            st = Stats(x, (x.ndim - 1,), None, rows_kernel=False)
             return st.m, st.log1p_s, st.lse
 
         self.x, self.compensate = x, True
@@ -431,13 +439,14 @@ def logsumexp(x, axis=None, *, where=None, keepdims=False):
 def _softmax(x, axes, where, compensate):
     """x float32/float64, or bfloat16/float16 where the kernel reads them (`_half_kernel`)."""
 
-    def formula(x):
+    def formula(x, axes=axes):
         st = Stats(_checks.upcast(x), axes, where, exact=False,
                    compensate=compensate and compensated(x.dtype))
         return st.softmax().astype(x.dtype)
 
     if compensate and kernel.applies(x, axes, where, half=True):
-        return kernel.rows("softmax", x, formula)  # on CPU the row kernel (jaxsoft.kernel)
+        # the row kernel (`jaxsoft.kernel`); the formula over the last axis of its input
+        return kernel.rows("softmax", x, lambda x: formula(x, (x.ndim - 1,)))
     y = formula(x)
     return y if where is None else jnp.where(where, y, 0)
 
@@ -502,13 +511,14 @@ def softmax(x, axis=-1, where=None):
 def _log_softmax(x, axes, where, compensate):
     """x float32/float64, or bfloat16/float16 where the kernel reads them (`_half_kernel`)."""
 
-    def formula(x):
+    def formula(x, axes=axes):
         st = Stats(_checks.upcast(x), axes, where, compensate=compensate and compensated(x.dtype),
                    rows_kernel=False)
         return st.log_softmax().astype(x.dtype)
 
     if compensate and kernel.applies(x, axes, where, half=True):
-        return kernel.rows("log_softmax", x, formula)  # on CPU the row kernel (jaxsoft.kernel)
+        # the row kernel (`jaxsoft.kernel`); the formula over the last axis of its input
+        return kernel.rows("log_softmax", x, lambda x: formula(x, (x.ndim - 1,)))
     y = formula(x)
     return y if where is None else jnp.where(where, y, -jnp.inf)
 

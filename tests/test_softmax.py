@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import jaxsoft
 
 SOFTMAX = importlib.import_module("jaxsoft.softmax")  # the module (jaxsoft.softmax: the function)
+GPU = importlib.import_module("jaxsoft.gpu")
 ORACLE = np.load(pathlib.Path(__file__).parent / "oracle" / "softmax.npz")
 DTYPES = {"f32": np.float32, "f64": np.float64}
 
@@ -24,12 +25,21 @@ def _layout(request, monkeypatch):
     `jaxsoft.kernel`); on the jnp path ("jnp rows", the kernel off); with `Stats` cutting every
     even-width row into two sub-rows merged exactly (`softmax.sub_rows`, `softmax.merge`);
     with the row sums of narrow rows taken in one variadic reduce at any size
-    (`softmax.narrow`); or in the form traced for GPUs ("gpu form", `softmax.on_gpu`). The
-    last three turn the kernel off too. Checks the path ran."""
+    (`softmax.narrow`); in the form traced for GPUs ("gpu form", `softmax.on_gpu`); or on the
+    GPU kernels ("gpu kernel": that form as Pallas kernels, `jaxsoft.gpu`, run by Pallas'
+    interpreter). The last three turn the CPU kernels off too. Checks the path ran."""
     if request.param == "whole rows":
         yield
         return
     calls = []
+    if request.param == "gpu kernel":
+        monkeypatch.setattr(SOFTMAX, "on_gpu", lambda: True)
+        pallas = GPU._pallas
+        monkeypatch.setattr(GPU, "_pallas", lambda *a: calls.append(1) or pallas(*a))
+        with jaxsoft.kernel.gpu_interpreted():
+            yield
+        assert calls, "the gpu kernel path did not run"
+        return
     if request.param == "jnp rows":
         calls.append(True)
     elif request.param == "gpu form":
@@ -49,10 +59,10 @@ def _layout(request, monkeypatch):
 
 
 layout = pytest.fixture(params=["whole rows", "jnp rows", "sub-rows", "variadic sums",
-                                "gpu form"])(_layout)
+                                "gpu form", "gpu kernel"])(_layout)
 # the softmax sums one term per entry (`Stats(exact=False)`): no variadic reduce
-softmax_layout = pytest.fixture(params=["whole rows", "jnp rows", "sub-rows", "gpu form"])(
-    _layout)
+softmax_layout = pytest.fixture(params=["whole rows", "jnp rows", "sub-rows", "gpu form",
+                                        "gpu kernel"])(_layout)
 
 
 def ulps(got, true, dtype):

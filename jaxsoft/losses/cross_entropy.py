@@ -32,6 +32,7 @@ from jaxsoft.softmax import (
     _row_result,
     compensated,
     narrow,
+    on_gpu,
     probs,
     row_sums,
 )
@@ -143,11 +144,19 @@ def _int_grad(x, lab, m, log1p_s, a, b, c, axis=-1, where=None):
 
 def _int_grad_kernel(x, lab, m, log1p_s, a, b, c):
     """`_int_grad` over the last axis as the row kernel (`jaxsoft.kernel`, "int_grad"): it
-    writes the gradient once, and asks for huge pages for it (a fresh gradient's 4 KiB page
-    faults cost more than its arithmetic)."""
+    writes the gradient once (on CPU into huge pages: a fresh gradient's 4 KiB page faults
+    cost more than its arithmetic)."""
     c = jnp.broadcast_to(jnp.asarray(c, x.dtype), a.shape)
-    return kernel.values("int_grad", lambda x, y, *rows: _int_grad(x, y[..., None], *rows),
-                         x, lab[..., 0].astype(jnp.int32), m, log1p_s, a, b, c)
+    return kernel.values("int_grad", _int_grad_rows, x, lab[..., 0].astype(jnp.int32), m,
+                         log1p_s, a, b, c)
+
+
+def _int_grad_rows(x, y, m, log1p_s, a, b, c):
+    """`_int_grad` over the last axis with integer labels y [...], the one-hot part a
+    compare with an iota: the kernels' formula (the body of the GPU kernel, where a scatter
+    does not lower and a compare costs nothing; `jaxsoft.gpu`)."""
+    classes = jax.lax.broadcasted_iota(y.dtype, x.shape, x.ndim - 1)
+    return probs(x, m, log1p_s) * a - c - jnp.where(classes == y[..., None], b, 0)
 
 
 def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, where=None,
@@ -291,8 +300,9 @@ def _ce_soft_forward(x, labels, where, axis, compensate=True):
     variadic reduce was faster (65536×10: 2.1 vs 4.6 ms; the kernel's per-row reductions).
     """
     if compensate and kernel.applies(x, (axis,), where) and not narrow(x.size, x.shape[axis]):
-        fallback = functools.partial(_ce_soft_rows, where=None, axis=axis, rows_kernel=False,
-                                     with_mass=True)
+        def fallback(x, y):  # over the last axis (also of a GPU kernel's block)
+            return _ce_soft_rows(x, y, None, x.ndim - 1, rows_kernel=False, with_mass=True)
+
         loss, *stats = kernel.values("soft_cross_entropy", fallback, x, labels)
     else:
         loss, *stats = _ce_soft_rows(x, labels, where, axis, compensate)
@@ -312,8 +322,10 @@ def _ce_soft_rows(x, labels, where, axis, compensate=True, rows_kernel=True, wit
     # y·(−log softmax) = y·log1p(s) + 2·y·(m/2 − x/2): every term ≥ 0, and the halves keep
     # y·(m − x) finite whenever it is (x = −max, m = max, y < 1/2). x is clamped at −big so
     # that a −inf logit costs 0 under y = 0 (0·log 0 = 0) ... (−big behind a barrier: as a
-    # plain constant XLA shares its full-size broadcast with `Stats` and writes it to memory.)
-    clamped = jnp.maximum(st.x, jax.lax.optimization_barrier(jnp.array(-big, x.dtype)))
+    # plain constant XLA on CPU shares its full-size broadcast with `Stats` and writes it to
+    # memory; not on a GPU, where a Pallas kernel's body cannot hold a barrier, `jaxsoft.gpu`.)
+    floor = jnp.array(-big, x.dtype)
+    clamped = jnp.maximum(st.x, floor if on_gpu() else jax.lax.optimization_barrier(floor))
     gaps = 2 * (labels * (st.m * 0.5 - clamped * 0.5))
     # ... and +inf under y > 0: clamped − x is +inf there (else 0), min(·, y·2/tiny) ≥ 2 for
     # y ≥ tiny, times big overflows.

@@ -1,0 +1,154 @@
+r"""The row kernels on a GPU: each row formula that `jaxsoft.kernel` serves (softmax,
+log_softmax, the exact row statistics, the cross-entropies' forwards and gradients), traced
+over a block of rows inside one Pallas (Triton) kernel, so that a call reads its arrays once
+and writes its results once.
+
+Why: XLA fuses the exact jnp formulas (`jaxsoft.softmax.Stats`: the rounding error of x − m
+recovered by Fast2Sum, the maxima counted apart) into 3–5 kernels that pass over the logits
+4–5 times, where jax.nn's plain softmax is one kernel that reads x once and writes once
+(README, Performance: exact log_softmax 1.9× jax.nn at 8192×4096 on an H200 before this).
+
+How: a program loads BR whole rows, BC = the power of two ≥ C entries each, into registers
+(the entries past C read as −inf in x and 0 elsewhere, the rows past the last as empty rows),
+runs the caller's jnp formula on that block (the same one the jnp path runs, in its GPU form,
+`softmax.on_gpu`), and stores the rows and entries that exist. The arithmetic is the jnp
+path's; only the passes over memory change.
+
+Used by `jaxsoft.kernel` when JAX's default backend is a GPU and JAXSOFT_GPU_KERNEL=1, for
+rows of 1 to MAX_WIDTH entries (wider rows would not fit a program's registers: the jnp path
+serves them). Opt-in until measured on a GPU: the kernels are checked on the CPU only, by
+Pallas' interpreter (`kernel.gpu_interpreted`, the "gpu kernel" layout of the tests) and by
+lowering them to Triton for CUDA (tests/test_kernel.py); no GPU has compiled or timed them.
+Pallas' Triton backend is deprecated in JAX ≥ 0.11 in favour of Mosaic GPU; its warning is
+silenced here, and `available()` is false where it is gone (the jnp path then serves).
+
+Example (runs anywhere: `interpret=True` evaluates the kernel with jnp on the CPU):
+  >>> import jax, jax.numpy as jnp
+  >>> from jaxsoft import gpu
+  >>> x = jnp.array([[0.0, 1.0, 2.0]])
+  >>> body = lambda x: jnp.exp(x - jnp.max(x, axis=-1, keepdims=True))
+  >>> gpu.call(body, (x,), (jax.typeof(x),), interpret=True)
+  [Array([[0.13533528, 0.36787945, 1.        ]], dtype=float32)]
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import warnings
+
+import jax
+import jax.numpy as jnp
+
+from jaxsoft import kernel
+
+MAX_WIDTH = 32768
+BLOCK = 2048  # a program holds at least this many entries (BR rows of narrow rows)
+
+warnings.filterwarnings("ignore", message="The Pallas Triton backend is deprecated",
+                        category=DeprecationWarning)
+
+
+def enabled() -> bool:
+    """Whether `jaxsoft.kernel` traces these kernels on a GPU: JAXSOFT_GPU_KERNEL=1 (read at
+    trace time) and Pallas' Triton backend `available`."""
+    return os.environ.get("JAXSOFT_GPU_KERNEL", "0") == "1" and available()
+
+
+@functools.cache
+def available() -> bool:
+    """Whether Pallas' Triton backend can be imported (it is deprecated in JAX ≥ 0.11)."""
+    try:
+        from jax.experimental import pallas  # noqa: F401
+        from jax.experimental.pallas import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def plan(rows: int, width: int) -> tuple[int, int, int]:
+    """(BR, BC, warps): BR rows of BC = the power of two ≥ `width` entries a program, BR a
+    power of two with BR·BC ≥ BLOCK (no more than the rows there are), and 4 warps a program
+    up to 2048 entries, 8 up to 4096, 16 above."""
+    bc = _pow2(width)
+    br = min(max(BLOCK // bc, 1), _pow2(rows))
+    size = br * bc
+    return br, bc, 4 if size <= 2048 else 8 if size <= 4096 else 16
+
+
+def call(body, arrays, outs, interpret=False):
+    """`body` run as one kernel over the rows of `arrays`; returns the list of results.
+
+    Args:
+      body: the jnp formula, from the blocks of `arrays` ([BR, BC] for x and the full-size
+        arrays, [BR, 1] for one value a row, [BR] for labels) to a result or a tuple of
+        results of the first two shapes, reducing with keepdims over the last axis.
+      arrays: x [..., C] first; then arrays of x's shape, of shape [..., 1] (one value a
+        row) or x.shape[:-1] (one integer label a row).
+      outs: the results' types (`jax.typeof`-like, with shape and dtype), each of x's shape
+        or [..., 1].
+      interpret: evaluate the kernel with jnp (on any backend; the tests' CPU check).
+
+    Batching (`jax.vmap`): the batch axis becomes more rows (as the CPU kernels'
+    `vmap_method="broadcast_all"`).
+    """
+    x = arrays[0]
+    kinds = tuple(o.shape == x.shape for o in outs)  # True: full-size, False: one a row
+    dtypes = tuple(o.dtype for o in outs)
+
+    @jax.custom_batching.custom_vmap
+    def run(*arrays):
+        lead = arrays[0].shape[:-1]
+        results = _pallas(body, arrays, kinds, dtypes, interpret)
+        return [r.reshape(*lead, r.shape[-1]) for r in results]
+
+    @run.def_vmap
+    def _batched(axis_size, in_batched, *arrays):
+        arrays = [a if b else jnp.broadcast_to(a, (axis_size, *a.shape))
+                  for a, b in zip(arrays, in_batched, strict=True)]
+        return run(*arrays), [True] * len(outs)
+
+    return run(*arrays)
+
+
+def _pallas(body, arrays, kinds, dtypes, interpret):
+    from jax.experimental import pallas as pl
+    from jax.experimental.pallas import triton as plgpu
+
+    x = arrays[0]
+    width, rows = x.shape[-1], math.prod(x.shape[:-1])
+    flat = [a.reshape(rows, -1) for a in arrays]  # labels [...] → [R, 1]
+    br, bc, warps = plan(rows, width)
+
+    def kernel_fn(*refs):
+        ins, outs = refs[:len(flat)], refs[len(flat):]
+        start = pl.program_id(0) * br
+        live = (start + jnp.arange(br, dtype=jnp.int32) < rows)[:, None]
+        entries = live & (jnp.arange(bc, dtype=jnp.int32) < width)[None, :]
+
+        def where(full):  # (the block's index span, its mask); start · 0: int32 also under x64
+            span = (pl.ds(start, br), pl.ds(start * 0, bc if full else 1))
+            return span, entries if full else live
+
+        blocks = []
+        for k, (ref, array) in enumerate(zip(ins, arrays, strict=True)):
+            span, mask = where(ref.shape[1] == width)
+            block = plgpu.load(ref.at[span], mask=mask, other=-jnp.inf if k == 0 else 0)
+            blocks.append(block[:, 0] if array.ndim < x.ndim else block)  # labels: [BR]
+        with kernel.disabled():
+            results = body(*blocks)
+        results = results if isinstance(results, tuple) else (results,)
+        for ref, result, full in zip(outs, results, kinds, strict=True):
+            span, mask = where(full)
+            plgpu.store(ref.at[span], result.astype(ref.dtype), mask=mask)
+
+    shapes = tuple(jax.ShapeDtypeStruct((rows, width if full else 1), dtype)
+                   for full, dtype in zip(kinds, dtypes, strict=True))
+    return pl.pallas_call(kernel_fn, out_shape=shapes, grid=(pl.cdiv(rows, br),),
+                          compiler_params=plgpu.CompilerParams(num_warps=warps, num_stages=1),
+                          interpret=interpret, name="jaxsoft_rows")(*flat)
