@@ -39,6 +39,7 @@ import numpy as np
 import optax
 
 import jaxsoft
+from jaxsoft import kernel
 from jaxsoft.softmax import on_gpu  # JAX's default backend is not the CPU
 
 # (full run, --quick); index with `quick`. 4096×1000 (an ImageNet-sized batch) is beside the
@@ -434,7 +435,8 @@ def format_markdown(lim: dict, rows: list[Row]) -> str:
              f"{lim['matmul_gflops']:.0f} GFLOP/s; {device_name()}, jax "
              f"{jax.__version__}, optax {optax.__version__}"
              + (f", torch {torch.__version__} ({torch_device()}, {torch.get_num_threads()} "
-                "threads)" if torch else ", no torch")]
+                "threads)" if torch else ", no torch")
+             + f"; jaxsoft row kernels: {kernel.status()}"]
     groups: dict[str, list[Row]] = {}
     for r in rows:
         if r.impl != "limit":
