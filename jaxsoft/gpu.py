@@ -10,9 +10,9 @@ recovered by Fast2Sum, the maxima counted apart) into 3–5 kernels that pass ov
 
 How: a program loads BR whole rows, BC = the power of two ≥ C entries each, into registers
 (the entries past C read as −inf in x and 0 elsewhere, the rows past the last as empty rows),
-runs the caller's jnp formula on that block (the same one the jnp path runs, in its GPU form,
-`softmax.on_gpu`), and stores the rows and entries that exist. The arithmetic is the jnp
-path's; only the passes over memory change.
+runs the caller's jnp formula on that block (the one the jnp path runs, in its GPU form,
+`softmax.on_gpu`, less what only steers XLA's CPU fusion: `in_body`), and stores the rows
+and entries that exist. The arithmetic is the jnp path's; only the passes over memory change.
 
 Used by `jaxsoft.kernel` when JAX's default backend is a GPU and JAXSOFT_GPU_KERNEL=1, for
 rows of 1 to MAX_WIDTH entries (wider rows would not fit a program's registers: the jnp path
@@ -48,6 +48,16 @@ BLOCK = 2048  # a program holds at least this many entries (BR rows of narrow ro
 
 warnings.filterwarnings("ignore", message="The Pallas Triton backend is deprecated",
                         category=DeprecationWarning)
+
+
+_tracing = [False]  # `in_body`
+
+
+def in_body() -> bool:
+    """Whether a kernel's body is being traced: the jnp formulas then leave out what only
+    steers XLA's fusion on the CPU and has no Triton lowering (`softmax.row_sum`'s start
+    value, `softmax._row_result`, the soft-label CE's barrier)."""
+    return _tracing[0]
 
 
 def enabled() -> bool:
@@ -140,8 +150,12 @@ def _pallas(body, arrays, kinds, dtypes, interpret):
             span, mask = where(ref.shape[1] == width)
             block = plgpu.load(ref.at[span], mask=mask, other=-jnp.inf if k == 0 else 0)
             blocks.append(block[:, 0] if array.ndim < x.ndim else block)  # labels: [BR]
-        with kernel.disabled():
-            results = body(*blocks)
+        _tracing[0] = True
+        try:
+            with kernel.disabled():
+                results = body(*blocks)
+        finally:
+            _tracing[0] = False
         results = results if isinstance(results, tuple) else (results,)
         for ref, result, full in zip(outs, results, kinds, strict=True):
             span, mask = where(full)

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsoft import _checks, kernel
+from jaxsoft import _checks, gpu, kernel
 
 
 def _axes(x, axis, fn) -> tuple[int, ...]:
@@ -96,11 +96,11 @@ def row_sum(x, axes):
     CPU: jnp.sum starts from the constant 0.0, which XLA shares with every other use of 0.0 in
     the program and then passes into the fused reduction as a run-time parameter, and a fused
     kernel holding two such sums was measured 4–5× slower (49 vs 9 ms at 8192×4096) than one
-    with its own constant start value. On a GPU (`on_gpu`) a plain jnp.sum: a Pallas
-    kernel's body (`jaxsoft.gpu`) holds no reduce of a custom start value. Not differentiable
-    (used on primal values only).
+    with its own constant start value. In a GPU kernel's body (`jaxsoft.gpu.in_body`) a
+    plain jnp.sum: Triton has no reduce of a custom start value. Not differentiable (used on
+    primal values only).
     """
-    if on_gpu():
+    if gpu.in_body():
         return jnp.sum(x, axis=axes, keepdims=True)
     total = jax.lax.reduce(x, jnp.array(-0.0, x.dtype), lambda a, b: a + b, axes)
     return jnp.expand_dims(total, axes)
@@ -198,9 +198,9 @@ def _row_result(s):
     short rows (65536×128: 55 vs 4.4 ms). Used only where the row result ends in row-sized
     values (logsumexp, the integer-label loss): before a full-size output pass (softmax,
     log_softmax) the split cost more than it saved (softmax at 8192×4096: 50 → 133 ms). Not
-    on a GPU (`on_gpu`), where no such split is needed and a Pallas kernel's body cannot hold
-    it (`jaxsoft.gpu`)."""
-    if on_gpu():
+    in a GPU kernel's body (`jaxsoft.gpu.in_body`), which computes in registers and has no
+    Triton lowering for it."""
+    if gpu.in_body():
         return s
     fi = jnp.finfo(s.dtype)
     return jax.lax.reduce_precision(s, exponent_bits=fi.nexp, mantissa_bits=fi.nmant)

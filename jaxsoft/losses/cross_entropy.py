@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
-from jaxsoft import _checks, kernel
+from jaxsoft import _checks, gpu, kernel
 from jaxsoft.softmax import (
     Stats,
     _log_softmax,
@@ -32,7 +32,6 @@ from jaxsoft.softmax import (
     _row_result,
     compensated,
     narrow,
-    on_gpu,
     probs,
     row_sums,
 )
@@ -323,9 +322,9 @@ def _ce_soft_rows(x, labels, where, axis, compensate=True, rows_kernel=True, wit
     # y·(m − x) finite whenever it is (x = −max, m = max, y < 1/2). x is clamped at −big so
     # that a −inf logit costs 0 under y = 0 (0·log 0 = 0) ... (−big behind a barrier: as a
     # plain constant XLA on CPU shares its full-size broadcast with `Stats` and writes it to
-    # memory; not on a GPU, where a Pallas kernel's body cannot hold a barrier, `jaxsoft.gpu`.)
+    # memory; not in a GPU kernel's body, which has no Triton lowering for it, `jaxsoft.gpu`.)
     floor = jnp.array(-big, x.dtype)
-    clamped = jnp.maximum(st.x, floor if on_gpu() else jax.lax.optimization_barrier(floor))
+    clamped = jnp.maximum(st.x, floor if gpu.in_body() else jax.lax.optimization_barrier(floor))
     gaps = 2 * (labels * (st.m * 0.5 - clamped * 0.5))
     # ... and +inf under y > 0: clamped − x is +inf there (else 0), min(·, y·2/tiny) ≥ 2 for
     # y ≥ tiny, times big overflows.
