@@ -26,13 +26,15 @@ TRITON = "__gpu$xla.gpu.triton"
 @pytest.fixture
 def interpreted(monkeypatch):
     """The GPU form (`softmax.on_gpu`) with the GPU kernels interpreted; yields a counter of
-    the kernels traced since it was last cleared."""
+    the kernels traced. Clears JAX's caches after: `jax.jit` of the same function and shapes
+    would otherwise reuse these traces in later tests."""
     calls = []
     monkeypatch.setattr(SOFTMAX, "on_gpu", lambda: True)
     pallas = gpu._pallas
     monkeypatch.setattr(gpu, "_pallas", lambda *a: calls.append(1) or pallas(*a))
     with kernel.gpu_interpreted():
         yield calls
+    jax.clear_caches()
 
 
 def _jnp(fn, *args):
@@ -142,10 +144,18 @@ def test_unbatched_labels_are_broadcast_under_vmap(interpreted):
 
 @pytest.fixture
 def on_a_gpu(monkeypatch):
-    """JAX's default backend reported as a GPU, the GPU kernels opted into (JAXSOFT_GPU_KERNEL)
-    and, on JAX ≥ 0.11, Pallas told it lowers for an H100 (it asks the device otherwise)."""
+    """JAX's default backend reported as a GPU, the GPU kernels opted into
+    (JAXSOFT_GPU_KERNEL)."""
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     monkeypatch.setenv("JAXSOFT_GPU_KERNEL", "1")
+    yield
+    jax.clear_caches()  # as `interpreted`
+
+
+@pytest.fixture
+def lowering_for_an_h100(on_a_gpu, monkeypatch):
+    """`on_a_gpu`, and on JAX ≥ 0.11 Pallas told it lowers for an H100 (it asks the device
+    otherwise)."""
     try:
         from jax._src.pallas.triton import gpu_info, pallas_call_registration
     except ImportError:  # JAX < 0.11 lowers for compute capability 9.0 without a device
@@ -166,7 +176,7 @@ WORKLOADS = {  # name: (function, kernels in its jit)
 @pytest.mark.parametrize("workload", WORKLOADS)
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 @pytest.mark.parametrize("shape", [(64, 10), (8, 32768)])
-def test_lowers_to_triton_for_cuda(workload, dtype, shape, on_a_gpu):
+def test_lowers_to_triton_for_cuda(workload, dtype, shape, lowering_for_an_h100):
     f, count = WORKLOADS[workload]
     if dtype == jnp.bfloat16 and ("CE" in workload or "logsumexp" in workload):
         count = 0  # their 16-bit inputs take the jnp path (`_ce_soft_jvp`)

@@ -38,6 +38,7 @@ def _layout(request, monkeypatch):
         monkeypatch.setattr(GPU, "_pallas", lambda *a: calls.append(1) or pallas(*a))
         with jaxsoft.kernel.gpu_interpreted():
             yield
+        jax.clear_caches()  # a later jit of the same function and shapes would reuse the trace
         assert calls, "the gpu kernel path did not run"
         return
     if request.param == "jnp rows":
@@ -55,6 +56,7 @@ def _layout(request, monkeypatch):
                             lambda ops, *a: calls.append(isinstance(ops, tuple)) or reduce(ops, *a))
     with jaxsoft.kernel.disabled():
         yield
+    jax.clear_caches()  # as above
     assert any(calls), f"the {request.param} path did not run"
 
 
