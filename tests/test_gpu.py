@@ -26,8 +26,9 @@ TRITON = "__gpu$xla.gpu.triton"
 @pytest.fixture
 def interpreted(monkeypatch):
     """The GPU form (`softmax.on_gpu`) with the GPU kernels interpreted; yields a counter of
-    the kernels traced. Clears JAX's caches after: `jax.jit` of the same function and shapes
-    would otherwise reuse these traces in later tests."""
+    the kernels traced. Clears JAX's caches before and after: `jax.jit` of the same function
+    and shapes would otherwise reuse another test's trace (here, or these elsewhere)."""
+    jax.clear_caches()
     calls = []
     monkeypatch.setattr(SOFTMAX, "on_gpu", lambda: True)
     pallas = gpu._pallas
@@ -146,10 +147,11 @@ def test_unbatched_labels_are_broadcast_under_vmap(interpreted):
 def on_a_gpu(monkeypatch):
     """JAX's default backend reported as a GPU, the GPU kernels opted into
     (JAXSOFT_GPU_KERNEL)."""
+    jax.clear_caches()  # as `interpreted`
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     monkeypatch.setenv("JAXSOFT_GPU_KERNEL", "1")
     yield
-    jax.clear_caches()  # as `interpreted`
+    jax.clear_caches()
 
 
 @pytest.fixture
