@@ -226,8 +226,8 @@ void soft_ce_rows_f32(const float* x, const float* y, float* loss, float* m, flo
 // The cross-entropies' gradients, a·p - (the label term), p_j = e^{(x_j - m) - l} the
 // softmax recomputed from the forward's row max m and l = log1p(s) (jaxsoft.softmax.probs);
 // 0 where (x_j - m) - l is below -104 (-inf included), NaN where l is (a poisoned row).
-// Integer labels: g_j = a·p_j - c - b·[j = y]; soft labels: g_j = a·p_j - y_j. a, b, c are
-// per row (jaxsoft.losses.cross_entropy). The output is written once.
+// Integer labels: g_j = a·p_j - c - b·[j = y]; soft labels: g_j = a·p_j - b·y_j. a, b, c
+// are per row (jaxsoft.losses.cross_entropy). The output is written once.
 inline __m512 probs(__m512 v, __m512 m, __m512 l) {
   __m512 t = _mm512_sub_ps(_mm512_sub_ps(v, m), l);
   __mmask16 kept = _mm512_cmp_ps_mask(t, _mm512_set1_ps(-104.0f), _CMP_NLE_UQ);
@@ -252,15 +252,18 @@ void int_grad_rows_f32(const float* x, const int32_t* y, const float* m, const f
 }
 
 void soft_grad_rows_f32(const float* x, const float* y, const float* m, const float* l,
-                        const float* a, float* g, int64_t r0, int64_t r1, int64_t cols) {
+                        const float* a, const float* b, float* g, int64_t r0, int64_t r1,
+                        int64_t cols) {
   for (int64_t i = r0; i < r1; ++i) {
     const float *xi = x + i * cols, *yi = y + i * cols;
     float* gi = g + i * cols;
-    __m512 mv = _mm512_set1_ps(m[i]), lv = _mm512_set1_ps(l[i]), av = _mm512_set1_ps(a[i]);
+    __m512 mv = _mm512_set1_ps(m[i]), lv = _mm512_set1_ps(l[i]), av = _mm512_set1_ps(a[i]),
+           bv = _mm512_set1_ps(b[i]);
     for (int64_t j = 0; j < cols; j += 16) {
       __mmask16 k = tail(cols - j);
       __m512 p = probs(_mm512_maskz_loadu_ps(k, xi + j), mv, lv);
-      _mm512_mask_storeu_ps(gi + j, k, _mm512_fmsub_ps(av, p, _mm512_maskz_loadu_ps(k, yi + j)));
+      __m512 by = _mm512_mul_ps(bv, _mm512_maskz_loadu_ps(k, yi + j));
+      _mm512_mask_storeu_ps(gi + j, k, _mm512_fmsub_ps(av, p, by));
     }
   }
 }
@@ -512,10 +515,12 @@ void int_grad_rows_f64(const double* x, const int32_t* y, const double* m, const
 }
 
 void soft_grad_rows_f64(const double* x, const double* y, const double* m, const double* l,
-                        const double* a, double* g, int64_t r0, int64_t r1, int64_t cols) {
+                        const double* a, const double* b, double* g, int64_t r0, int64_t r1,
+                        int64_t cols) {
   for (int64_t i = r0; i < r1; ++i)
     for (int64_t j = 0; j < cols; ++j)
-      g[i * cols + j] = std::fma(a[i], probs(x[i * cols + j], m[i], l[i]), -y[i * cols + j]);
+      g[i * cols + j] = std::fma(a[i], probs(x[i * cols + j], m[i], l[i]),
+                                 -(b[i] * y[i * cols + j]));
 }
 
 // ------------------------------------------------------------------- bfloat16 and float16
@@ -685,18 +690,21 @@ ffi::Error IntGrad(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<ffi::S32>
   return ffi::Error::Success();
 }
 
-// The soft-label gradient: x, y (x's shape), then m, l, a (one a row).
-template <ffi::DataType D, void (*rows_fn)(const T<D>*, const T<D>*, const T<D>*, const T<D>*,
-                                           const T<D>*, T<D>*, int64_t, int64_t, int64_t)>
+// The soft-label gradient: x, y (x's shape), then m, l, a, b (one a row).
+template <ffi::DataType D,
+          void (*rows_fn)(const T<D>*, const T<D>*, const T<D>*, const T<D>*, const T<D>*,
+                          const T<D>*, T<D>*, int64_t, int64_t, int64_t)>
 ffi::Error SoftGrad(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<D> y, ffi::Buffer<D> m,
-                    ffi::Buffer<D> l, ffi::Buffer<D> a, ffi::ResultBuffer<D> g) {
+                    ffi::Buffer<D> l, ffi::Buffer<D> a, ffi::Buffer<D> b,
+                    ffi::ResultBuffer<D> g) {
   int64_t cols = row_width(x.dimensions());
   const T<D>*xp = x.typed_data(), *yp = y.typed_data(), *mp = m.typed_data(),
-             *lp = l.typed_data(), *ap = a.typed_data();
+             *lp = l.typed_data(), *ap = a.typed_data(), *bp = b.typed_data();
   T<D>* gp = g->typed_data();
   advise_huge_pages(gp, x.element_count() * sizeof(T<D>));
-  parallel_rows(pool, cols ? x.element_count() / cols : 0, 2 * cols,
-                [=](int64_t r0, int64_t r1) { rows_fn(xp, yp, mp, lp, ap, gp, r0, r1, cols); });
+  parallel_rows(pool, cols ? x.element_count() / cols : 0, 2 * cols, [=](int64_t r0, int64_t r1) {
+    rows_fn(xp, yp, mp, lp, ap, bp, gp, r0, r1, cols);
+  });
   return ffi::Error::Success();
 }
 
@@ -735,7 +743,8 @@ constexpr auto SoftGradF64Impl = SoftGrad<ffi::F64, soft_grad_rows_f64>;
       .Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
 #define SOFT_GRAD(D)                                                                      \
   ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()      \
-      .Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
+      .Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()                   \
+      .Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF32, SoftmaxF32Impl, ROWS(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF64, SoftmaxF64Impl, ROWS(ffi::F64));

@@ -283,6 +283,28 @@ def test_integer_label_gradient_kernel_follows_the_jnp_path(options, name):
 
 
 @needs_kernel
+@pytest.mark.parametrize("fn", CE)
+def test_the_gradient_is_written_once_by_the_kernel(fn):
+    """`kernel.gradient_dot`: the mean's cotangent is folded into the gradient kernel's row
+    coefficients, so the compiled gradient is the kernel's output (no multiply after it)."""
+    x = jnp.asarray(np.random.default_rng(4).standard_normal((64, 300)), jnp.float32)
+    text = jax.jit(jax.grad(lambda v: jnp.mean(CE[fn](v)))).lower(x).compile().as_text()
+    root = next(line for line in text.split("ENTRY")[1].splitlines() if "ROOT" in line)
+    assert "custom-call" in root and ("IntGrad" in root or "SoftGrad" in root), root
+
+
+@needs_kernel
+@pytest.mark.parametrize("fn", CE)
+def test_hessian_of_a_cross_entropy_through_its_gradient_kernel(fn, x64):
+    z = jnp.asarray(np.random.default_rng(6).standard_normal((2, 5)))
+    f = lambda v: jnp.sum(CE[fn](v) * jnp.array([0.3, 1.7]))  # noqa: E731
+    np.testing.assert_allclose(jax.hessian(f)(z), _jnp(jax.hessian(f), z), rtol=1e-12,
+                               atol=1e-15)
+    np.testing.assert_allclose(jax.jacfwd(jax.grad(f))(z), _jnp(jax.hessian(f), z),
+                               rtol=1e-12, atol=1e-15)
+
+
+@needs_kernel
 def test_hessian_of_a_loss_through_the_row_statistics(x64):
     z, y = jnp.array([0.3, -1.2, 2.0]), jnp.array([0.2, 0.0, 0.8])
     f = lambda v: jaxsoft.softmax_cross_entropy(v, y)  # noqa: E731

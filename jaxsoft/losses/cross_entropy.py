@@ -150,6 +150,16 @@ def _int_grad_kernel(x, lab, m, log1p_s, a, b, c):
                          log1p_s, a, b, c)
 
 
+def _int_grad_times(ct, x, lab, m, log1p_s, a, b, c):
+    """ct·(a·softmax(x) − c − b·onehot(lab)) in one kernel pass (`kernel.gradient_dot`)."""
+    ct = ct[..., None]
+    return _int_grad_kernel(x, lab, m, log1p_s, a * ct, b * ct, c * ct)
+
+
+def _int_grad_reference(x, lab, m, log1p_s, a, b, c):
+    return _int_grad_rows(x, lab[..., 0], m, log1p_s, a, b, c)
+
+
 def _int_grad_rows(x, y, m, log1p_s, a, b, c):
     """`_int_grad` over the last axis with integer labels y [...], the one-hot part a
     compare with an iota: the kernels' formula (the body of the GPU kernel, where a scatter
@@ -186,8 +196,11 @@ def _ce_int_jvp(opts, primals, tangents):
         m, log1p_s, a, b, c, lab = _int_grad_coefficients(x, labels, axis, where, smoothing,
                                                           z_loss, ignore_index, stats)
         if compensate and kernel.applies(x, (axis,), where):  # not bf16/f16: `_ce_soft_jvp`
-            g = _int_grad_kernel(x, lab, m, log1p_s, a, b, c)
-            return jnp.sum(g * x_dot, axis=axis)
+            c = jnp.broadcast_to(jnp.asarray(c, x.dtype), a.shape)
+            if kernel.on_cpu():  # ⟨g, ż⟩, whose transpose writes ct·g in the kernel's pass
+                return kernel.gradient_dot(_int_grad_times, _int_grad_reference,
+                                           (x, lab, m, log1p_s, a, b, c), x_dot)
+            return jnp.sum(_int_grad_kernel(x, lab, m, log1p_s, a, b, c) * x_dot, axis=axis)
         # Σ_j (a·p_j − c)·ż_j − b·ż_y: its transpose adds −b·ct at the label in place (a
         # scatter, see `_int_grad`).
         dense = probs(x, m, log1p_s, where) * a - c
@@ -361,19 +374,39 @@ def softmax_cross_entropy_grad(logits, labels, *, axis=-1, where=None, stats=Non
 
 def _soft_ce_grad(logits, labels, axis, where, stats, use_kernel):
     """`softmax_cross_entropy_grad` given the stats; `use_kernel`: as the row kernel (written
-    once, into huge pages, see `_int_grad_kernel`)."""
+    once, see `_int_grad_kernel`)."""
+    labels, m, log1p_s, mass = _soft_grad_residuals(labels, axis, where, stats)
+    if use_kernel:
+        return _soft_grad_times(jnp.ones(mass.shape[:-1], mass.dtype), logits, labels, m,
+                                log1p_s, mass)
+    return _soft_grad(logits, labels, m, log1p_s, mass, where)
+
+
+def _soft_grad_residuals(labels, axis, where, stats):
+    """(labels, m, log1p(s), Σy): what the gradient (Σy)·softmax − y needs besides x."""
     if where is not None:
         labels = jnp.where(where, labels, 0)
     m, log1p_s, _, mass = stats  # log1p_s is NaN in rows with invalid labels
     if mass is None:
         mass = jnp.sum(labels, axis=axis, keepdims=True)
-    if use_kernel:
-        return kernel.values("soft_grad", _soft_grad, logits, labels, m, log1p_s, mass)
-    return _soft_grad(logits, labels, m, log1p_s, mass, where)
+    return labels, m, log1p_s, mass
 
 
 def _soft_grad(x, y, m, log1p_s, mass, where=None):
     return mass * probs(x, m, log1p_s, where) - y
+
+
+def _soft_grad_times(ct, x, y, m, log1p_s, mass):
+    """ct·((Σy)·softmax(x) − y) over the last axis in one kernel pass ("soft_grad",
+    `kernel.gradient_dot`)."""
+    ct = ct[..., None]
+    return kernel.values("soft_grad", _soft_grad_rows, x, y, m, log1p_s, mass * ct,
+                         jnp.broadcast_to(ct, mass.shape))
+
+
+def _soft_grad_rows(x, y, m, log1p_s, a, b):
+    """a·softmax(x) − b·y: the kernel's formula."""
+    return a * probs(x, m, log1p_s) - b * y
 
 
 def _ce_soft_jvp(opts, primals, tangents):
@@ -388,6 +421,9 @@ def _ce_soft_jvp(opts, primals, tangents):
             # Not for bf16/f16 inputs (compensate False): the kernel would need their float32
             # upcast written out in full, which XLA otherwise fuses into the backward pass.
             use_kernel = compensate and kernel.applies(x, (axis,), where)
+            if use_kernel and kernel.on_cpu():  # ⟨g, ż⟩: its transpose writes ct·g in one pass
+                residuals = (x, *_soft_grad_residuals(labels, axis, where, stats))
+                return kernel.gradient_dot(_soft_grad_times, _soft_grad, residuals, x_dot)
             g = _soft_ce_grad(x, labels, axis, where, stats, use_kernel)
             return jnp.sum(g * x_dot, axis=axis)
 
