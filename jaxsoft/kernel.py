@@ -300,9 +300,22 @@ def gradient_dot(grad, reference, residuals, x_dot):
       grad: (ct, *residuals) ↦ ct·g, ct of shape x.shape[:-1]; a module-level function (it is
         a parameter of the primitive: jit caches by its identity).
       reference: (*residuals) ↦ g as jnp operations, for derivatives of the tangent (e.g.
-        `jax.hessian` of a loss) and batching.
+        `jax.hessian` of a loss).
       residuals: the arrays g depends on; the first is x, [..., C].
       x_dot: the tangent, x's shape.
+
+    Example (g = 2x, a jnp stand-in for a kernel):
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxsoft import kernel
+      >>> def times(ct, x): return 2 * x * ct[..., None]
+      >>> def ref(x): return 2 * x
+      >>> x = jnp.ones((2, 3))
+      >>> kernel.gradient_dot(times, ref, (x,), x)
+      Array([6., 6.], dtype=float32)
+      >>> jax.linear_transpose(lambda t: kernel.gradient_dot(times, ref, (x,), t), x)(
+      ...     jnp.array([1.0, 0.5]))[0]
+      Array([[2., 2., 2.],
+             [1., 1., 1.]], dtype=float32)
     """
     return _gradient_dot_p.bind(*residuals, x_dot, grad=grad, reference=reference)
 
