@@ -150,12 +150,8 @@ def _pallas(body, arrays, kinds, dtypes, interpret):
             span, mask = where(ref.shape[1] == width)
             block = plgpu.load(ref.at[span], mask=mask, other=-jnp.inf if k == 0 else 0)
             blocks.append(block[:, 0] if array.ndim < x.ndim else block)  # labels: [BR]
-        _tracing[0] = True
-        try:
-            with kernel.disabled():
-                results = body(*blocks)
-        finally:
-            _tracing[0] = False
+        with kernel.disabled(), kernel.raised(_tracing):
+            results = body(*blocks)
         results = results if isinstance(results, tuple) else (results,)
         for ref, result, full in zip(outs, results, kinds, strict=True):
             span, mask = where(full)

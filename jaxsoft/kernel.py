@@ -186,6 +186,16 @@ def enabled() -> bool:
 
 
 @contextlib.contextmanager
+def raised(flag):
+    """Set the one-element list `flag` to True inside the block, then back to what it was (the
+    module's trace-time switches: `disabled`, `gpu_interpreted`, `jaxsoft.gpu.in_body`)."""
+    before, flag[0] = flag[0], True
+    try:
+        yield
+    finally:
+        flag[0] = before
+
+
 def disabled():
     """Trace the jnp formulas instead of the kernels inside the block (comparisons, tests).
 
@@ -197,14 +207,9 @@ def disabled():
       >>> bool(jnp.allclose(y, jaxsoft.softmax(x), rtol=1e-6))
       True
     """
-    before, _off[0] = _off[0], True
-    try:
-        yield
-    finally:
-        _off[0] = before
+    return raised(_off)
 
 
-@contextlib.contextmanager
 def gpu_interpreted():
     """Trace the GPU kernels (`jaxsoft.gpu`) on any backend inside the block, evaluated by
     Pallas' interpreter: checks their bodies, blocks and masks on a CPU (slowly).
@@ -217,15 +222,11 @@ def gpu_interpreted():
       >>> bool(jnp.allclose(y, jaxsoft.log_softmax(x), rtol=1e-6))
       True
     """
-    before, _interpret[0] = _interpret[0], True
-    try:
-        yield
-    finally:
-        _interpret[0] = before
+    return raised(_interpret)
 
 
 def _call(fn, arrays, outs, fallback):
-    if jax.default_backend() != "cpu" or _interpret[0]:  # `fallback` as a Pallas kernel's body
+    if not on_cpu():  # `fallback` as a Pallas kernel's body
         from jaxsoft import gpu
 
         def cuda(*arrays):
