@@ -14,11 +14,17 @@ runs the caller's jnp formula on that block (the one the jnp path runs, in its G
 `softmax.on_gpu`, less what only steers XLA's CPU fusion: `in_body`), and stores the rows
 and entries that exist. The arithmetic is the jnp path's; only the passes over memory change.
 
-Used by `jaxsoft.kernel` when JAX's default backend is a GPU and JAXSOFT_GPU_KERNEL=1, for
-rows of 1 to MAX_WIDTH entries (wider rows would not fit a program's registers: the jnp path
-serves them). Opt-in until measured on a GPU: the kernels are checked on the CPU only, by
-Pallas' interpreter (`kernel.gpu_interpreted`, the "gpu kernel" layout of the tests) and by
-lowering them to Triton for CUDA (tests/test_kernel.py); no GPU has compiled or timed them.
+Used by `jaxsoft.kernel` when JAX's default backend is a GPU, for rows of 1 to MAX_WIDTH
+entries (wider rows would not fit a program's registers: the jnp path serves them), as
+JAXSOFT_GPU_KERNEL says (`mode`): by default ("auto") for softmax, log_softmax and the row
+statistics (logsumexp), not for the cross-entropies, as measured on an H200 (README,
+Performance; the two interleaved): their forwards took 0.50–1.07× the jnp path's time, mostly
+0.5–0.9 (float32 softmax at 8192×4096: 0.077 vs 0.148 ms), while the CE kernels took 1.26–1.39× it for an
+integer-label CE gradient over rows of 4096–32768 and 2.3× for a one-hot CE value_and_grad at
+1024×32768 (a program holding x, y and the gradient of a 32768-wide row spills registers).
+"1" turns on the CE kernels too, "0" none. Checked also on the CPU, by Pallas' interpreter
+(`kernel.gpu_interpreted`, the "gpu kernel" layout of the tests) and by lowering them to
+Triton for CUDA (tests/test_gpu.py).
 Pallas' Triton backend is deprecated in JAX ≥ 0.11 in favour of Mosaic GPU; its warning is
 silenced here, and `available()` is false where it is gone (the jnp path then serves).
 
@@ -60,10 +66,19 @@ def in_body() -> bool:
     return _tracing[0]
 
 
-def enabled() -> bool:
-    """Whether `jaxsoft.kernel` traces these kernels on a GPU: JAXSOFT_GPU_KERNEL=1 (read at
-    trace time) and Pallas' Triton backend `available`."""
-    return os.environ.get("JAXSOFT_GPU_KERNEL", "0") == "1" and available()
+def mode() -> str:
+    """JAXSOFT_GPU_KERNEL (read at trace time): "auto" (the default: the kernels that were
+    faster on an H200, i.e. all but the cross-entropies'), "1" (all) or "0" (none)."""
+    value = os.environ.get("JAXSOFT_GPU_KERNEL", "auto")
+    return value if value in ("0", "1") else "auto"
+
+
+def enabled(loss: bool = False) -> bool:
+    """Whether `jaxsoft.kernel` traces these kernels on a GPU now (`mode`, and Pallas' Triton
+    backend `available`); `loss`: for a cross-entropy's forward or gradient, on only with
+    JAXSOFT_GPU_KERNEL=1."""
+    on = mode() == "1" or (mode() == "auto" and not loss)
+    return on and available()
 
 
 @functools.cache

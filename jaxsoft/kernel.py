@@ -150,19 +150,20 @@ def status() -> str:
         if not gpu.available():
             return "off on a GPU: Pallas' Triton backend is not available"
         if not gpu.enabled():
-            return "off on a GPU: opt in with JAXSOFT_GPU_KERNEL=1"
-        return "in use (jaxsoft.gpu)"
+            return "off on a GPU: JAXSOFT_GPU_KERNEL=0"
+        return ("in use (jaxsoft.gpu)" if gpu.enabled(loss=True)
+                else "in use (jaxsoft.gpu; not for the cross-entropies: JAXSOFT_GPU_KERNEL=1)")
     return _load() or "in use"
 
 
-def applies(x, axes, where, half=False) -> bool:
+def applies(x, axes, where, half=False, loss=False) -> bool:
     """Whether the kernels serve `x` reduced over `axes` now: float32/float64 (`half`: also
     bfloat16/float16, for softmax and log_softmax), the last axis, rows of at least one entry
     (the CPU kernels leave the row statistics of an empty row unwritten), no mask, kernels on.
     Where JAX's default backend is the CPU, the compiled kernels (built at the first call);
-    on a GPU, opted into (`jaxsoft.gpu.enabled`), or inside `gpu_interpreted`, the Pallas
-    kernels of `jaxsoft.gpu` for rows of at most `gpu.MAX_WIDTH` entries and arrays of at
-    least one row."""
+    on a GPU, as JAXSOFT_GPU_KERNEL says (`jaxsoft.gpu.enabled`; `loss`: for a cross-entropy),
+    or inside `gpu_interpreted`, the Pallas kernels of `jaxsoft.gpu` for rows of at most
+    `gpu.MAX_WIDTH` entries and arrays of at least one row."""
     dtypes = {**SUFFIXES, **HALF} if half else SUFFIXES
     if not (where is None and np.dtype(x.dtype) in dtypes and tuple(axes) == (x.ndim - 1,)
             and x.shape[-1] > 0 and not _off[0]):
@@ -172,7 +173,7 @@ def applies(x, axes, where, half=False) -> bool:
     from jaxsoft import gpu
 
     return (x.size > 0 and x.shape[-1] <= gpu.MAX_WIDTH
-            and (gpu.enabled() or (_interpret[0] and gpu.available())))
+            and (gpu.enabled(loss) or (_interpret[0] and gpu.available())))
 
 
 def on_cpu() -> bool:

@@ -190,13 +190,28 @@ def test_lowers_to_triton_for_cuda(workload, dtype, shape, lowering_for_an_h100)
     assert "@jaxsoft_" not in text  # no CPU kernel
 
 
-def test_traced_on_a_gpu_only_when_opted_in(on_a_gpu, monkeypatch):
+def test_traced_on_a_gpu_as_jaxsoft_gpu_kernel_says(on_a_gpu, monkeypatch):
     x = jnp.ones((4, 6))
-    assert kernel.applies(x, (1,), None) and kernel.status() == "in use (jaxsoft.gpu)"
+    assert kernel.applies(x, (1,), None, loss=True) and kernel.status() == "in use (jaxsoft.gpu)"
     assert not kernel.applies(x, (0,), None) and not kernel.applies(x, (1,), x > 0)
     assert not kernel.applies(jnp.ones((2, gpu.MAX_WIDTH + 1)), (1,), None)
     assert not kernel.applies(jnp.ones((0, 6)), (1,), None)
     with kernel.disabled():
         assert not kernel.applies(x, (1,), None)
+    monkeypatch.delenv("JAXSOFT_GPU_KERNEL")  # "auto": not for the cross-entropies
+    assert gpu.mode() == "auto" and "not for the cross-entropies" in kernel.status()
+    assert kernel.applies(x, (1,), None) and not kernel.applies(x, (1,), None, loss=True)
+    monkeypatch.setenv("JAXSOFT_GPU_KERNEL", "0")
+    assert not kernel.applies(x, (1,), None) and "JAXSOFT_GPU_KERNEL=0" in kernel.status()
+
+
+@pytest.mark.parametrize("workload", WORKLOADS)
+def test_by_default_the_cross_entropies_are_left_to_xla(workload, lowering_for_an_h100,
+                                                         monkeypatch):
     monkeypatch.delenv("JAXSOFT_GPU_KERNEL")
-    assert not kernel.applies(x, (1,), None) and "JAXSOFT_GPU_KERNEL=1" in kernel.status()
+    f, count = WORKLOADS[workload]
+    text = jax.export.export(
+        jax.jit(f), platforms=["cuda"],
+        disabled_checks=[jax.export.DisabledSafetyCheck.custom_call(TRITON)],
+    )(jax.ShapeDtypeStruct((64, 10), jnp.float32)).mlir_module()
+    assert text.count(f"@{TRITON}") == (0 if "CE" in workload else count)

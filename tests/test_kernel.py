@@ -18,6 +18,9 @@ DTYPES = {"f32": np.float32, "f64": np.float64}
 # The kernels are traced for a CPU backend only (`kernel.applies`).
 needs_kernel = pytest.mark.skipif(not kernel.enabled() or jax.default_backend() != "cpu",
                                   reason=f"kernel: {kernel.status()}, {jax.default_backend()}")
+# The CPU kernels' routing; on a GPU the Pallas kernels (tests/test_gpu.py) serve these calls.
+on_a_cpu = pytest.mark.skipif(jax.default_backend() != "cpu",
+                              reason=f"the CPU kernels' routing; on {jax.default_backend()}")
 
 
 def _shifted(x):
@@ -322,6 +325,7 @@ def test_two_softmaxes_in_one_jit_share_the_thread_pool():
     np.testing.assert_allclose(np.asarray(z).sum(-1), 1, rtol=1e-6)
 
 
+@on_a_cpu
 def test_kernel_is_traced_only_where_it_applies():
     x = jnp.ones((4, 6))
     mask = jnp.broadcast_to(jnp.arange(6) < 3, (4, 6))
@@ -338,6 +342,7 @@ def test_kernel_is_traced_only_where_it_applies():
         v, jnp.zeros(4, int), where=mask), x)
 
 
+@on_a_cpu
 @pytest.mark.parametrize("fn", [*FUNCTIONS, *CE])
 def test_other_backends_lower_the_jnp_formula(fn):
     f = FUNCTIONS.get(fn) or CE[fn]

@@ -49,9 +49,15 @@ def _poison(bad):
     return 0 / (~bad).astype(jnp.float32)
 
 
+def _kernel(x, axis, where):
+    """Whether the row kernels serve this cross-entropy (`jaxsoft.kernel.applies`; on a GPU
+    only with JAXSOFT_GPU_KERNEL=1, see `jaxsoft.gpu`)."""
+    return kernel.applies(x, (axis,), where, loss=True)
+
+
 def _row_stats(x, axis, where):
     """The row-sized numbers the backward needs: (max, log-normalizer, logsumexp)."""
-    st = Stats(x, (axis,), where)
+    st = Stats(x, (axis,), where, rows_kernel=_kernel(x, axis, where))
     return st.m, st.log1p_s, st.lse
 
 
@@ -66,7 +72,7 @@ def _ce_int(x, labels, where, opts):
 def _ce_int_forward(x, labels, where, opts):
     """(per-example loss, the row stats the backward reuses): one max pass, one sum pass."""
     axis, smoothing, z_loss, ignore_index, compensate = opts
-    st = Stats(x, (axis,), where, compensate=compensate)
+    st = Stats(x, (axis,), where, compensate=compensate, rows_kernel=_kernel(x, axis, where))
     classes = x.shape[axis]
     lab = jnp.expand_dims(labels, axis)
     d_y, err_y = st.shift(jnp.take_along_axis(st.x, jnp.clip(lab, 0, classes - 1), axis))
@@ -180,7 +186,7 @@ def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, w
     m, log1p_s, a, b, c, lab = _int_grad_coefficients(logits, labels, axis, where,
                                                       label_smoothing, z_loss, ignore_index,
                                                       stats)
-    if kernel.applies(logits, (axis,), where):
+    if _kernel(logits, axis, where):
         return _int_grad_kernel(logits, lab, m, log1p_s, a, b, c)
     return _int_grad(logits, lab, m, log1p_s, a, b, c, axis, where)
 
@@ -195,7 +201,7 @@ def _ce_int_jvp(opts, primals, tangents):
     def tangent(x, labels, where, stats, x_dot):
         m, log1p_s, a, b, c, lab = _int_grad_coefficients(x, labels, axis, where, smoothing,
                                                           z_loss, ignore_index, stats)
-        if compensate and kernel.applies(x, (axis,), where):  # not bf16/f16: `_ce_soft_jvp`
+        if compensate and _kernel(x, axis, where):  # not bf16/f16: `_ce_soft_jvp`
             c = jnp.broadcast_to(jnp.asarray(c, x.dtype), a.shape)
             if kernel.on_cpu():  # ⟨g, ż⟩, whose transpose writes ct·g in the kernel's pass
                 return kernel.gradient_dot(_int_grad_times, _int_grad_reference,
@@ -311,13 +317,14 @@ def _ce_soft_forward(x, labels, where, axis, compensate=True):
     49 vs 18 ms at 8192×4096). Not over narrow rows (`narrow`), where the jnp rows' one
     variadic reduce was faster (65536×10: 2.1 vs 4.6 ms; the kernel's per-row reductions).
     """
-    if compensate and kernel.applies(x, (axis,), where) and not narrow(x.size, x.shape[axis]):
+    if compensate and _kernel(x, axis, where) and not narrow(x.size, x.shape[axis]):
         def fallback(x, y):  # over the last axis (also of a GPU kernel's block)
             return _ce_soft_rows(x, y, None, x.ndim - 1, rows_kernel=False, with_mass=True)
 
         loss, *stats = kernel.values("soft_cross_entropy", fallback, x, labels)
     else:
-        loss, *stats = _ce_soft_rows(x, labels, where, axis, compensate)
+        loss, *stats = _ce_soft_rows(x, labels, where, axis, compensate,
+                                     rows_kernel=_kernel(x, axis, where))
     return jnp.squeeze(loss, axis), tuple(stats)
 
 
@@ -369,7 +376,7 @@ def softmax_cross_entropy_grad(logits, labels, *, axis=-1, where=None, stats=Non
     axis = _checks.class_axis(logits, axis, "softmax_cross_entropy_grad")
     if stats is None:
         _, stats = _ce_soft_forward(logits, labels, where, axis)
-    return _soft_ce_grad(logits, labels, axis, where, stats, kernel.applies(logits, (axis,), where))
+    return _soft_ce_grad(logits, labels, axis, where, stats, _kernel(logits, axis, where))
 
 
 def _soft_ce_grad(logits, labels, axis, where, stats, use_kernel):
@@ -420,7 +427,7 @@ def _ce_soft_jvp(opts, primals, tangents):
         def tangent(x, labels, where, stats, x_dot):
             # Not for bf16/f16 inputs (compensate False): the kernel would need their float32
             # upcast written out in full, which XLA otherwise fuses into the backward pass.
-            use_kernel = compensate and kernel.applies(x, (axis,), where)
+            use_kernel = compensate and _kernel(x, axis, where)
             if use_kernel and kernel.on_cpu():  # ⟨g, ż⟩: its transpose writes ct·g in one pass
                 residuals = (x, *_soft_grad_residuals(labels, axis, where, stats))
                 return kernel.gradient_dot(_soft_grad_times, _soft_grad, residuals, x_dot)
