@@ -1,11 +1,18 @@
-"""The row kernels (jaxsoft/kernel.cc) beside jaxsoft's jnp path and jax.nn: softmax and
-log_softmax, float32, over the last axis.
+"""The row kernels beside jaxsoft's jnp path and the peer (jax.nn / optax), interleaved in one
+process: softmax, log_softmax and the cross-entropies over the last axis, float32 (and
+bfloat16 for the softmaxes), forward and value_and_grad.
 
-Run: python bench/softmax_kernel.py   (the kernels need g++ and an AVX-512 CPU)
+Run: python bench/softmax_kernel.py [--quick]
+  CPU: the compiled kernels (jaxsoft/kernel.cc; need g++ and an AVX-512 CPU).
+  GPU: the Pallas kernels (jaxsoft/gpu.py) as JAXSOFT_GPU_KERNEL says; run it with
+       JAXSOFT_GPU_KERNEL=1 to time the cross-entropies' kernels too (off by default).
 
-Prints, per function and shape, the median time of interleaved jitted calls (fresh output
-each call, as in `python -m jaxsoft bench`) and the worst error in float32 ulp against long
-double (m + log1p(s), as tests/test_kernel.py).
+Prints, per workload and shape, the median time of each (the kernel traced as configured, the
+jnp path traced inside `kernel.disabled()`, the peer; a fresh jit of its own function each, so
+no trace is shared), how many kernel calls the compiled function holds, and for the float32
+forwards the worst error in float32 ulp against long double (m + log1p(s), as
+tests/test_kernel.py). On a CPU each timed call waits for its result (fresh output each call,
+as in `python -m jaxsoft bench`); on a GPU a timing is 30 calls in a row, then one wait.
 """
 
 import contextlib
@@ -15,12 +22,44 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 import jaxsoft
 
-SHAPES = [(8192, 4096), (1024, 32768), (65536, 10), (4096, 1000), (512, 1024), (65536, 128)]
-FUNCTIONS = {"softmax": (jaxsoft.softmax, jax.nn.softmax),
-             "log_softmax": (jaxsoft.log_softmax, jax.nn.log_softmax)}
+SHAPES = [(8192, 4096), (1024, 32768), (65536, 10), (2048, 16384), (4096, 1000)]
+QUICK_SHAPES = [(512, 1024), (4096, 10)]
+
+
+def _one_hot(x, labels):
+    return jax.nn.one_hot(labels, x.shape[-1], dtype=x.dtype)
+
+
+def _workloads():
+    """name: (a maker of jaxsoft's function (a new object each call), the peer's); both of
+    (x, labels)."""
+    vg = jax.value_and_grad
+    int_ce = jaxsoft.softmax_cross_entropy_with_integer_labels
+    return {
+        "softmax": (lambda: lambda x, l: jaxsoft.softmax(x), lambda x, l: jax.nn.softmax(x)),
+        "log_softmax": (lambda: lambda x, l: jaxsoft.log_softmax(x),
+                        lambda x, l: jax.nn.log_softmax(x)),
+        "softmax vg": (lambda: vg(lambda x, l: jaxsoft.softmax(x).sum()),
+                       vg(lambda x, l: jax.nn.softmax(x).sum())),
+        "log_softmax vg": (lambda: vg(lambda x, l: jaxsoft.log_softmax(x).sum()),
+                           vg(lambda x, l: jax.nn.log_softmax(x).sum())),
+        "int CE": (lambda: lambda x, l: int_ce(x, l, reduction="mean"),
+                   lambda x, l: optax.softmax_cross_entropy_with_integer_labels(x, l).mean()),
+        "int CE grad": (lambda: jax.grad(lambda x, l: int_ce(x, l, reduction="mean")),
+                        jax.grad(lambda x, l: optax.softmax_cross_entropy_with_integer_labels(
+                            x, l).mean())),
+        "int CE vg": (lambda: vg(lambda x, l: int_ce(x, l, reduction="mean")),
+                      vg(lambda x, l: optax.softmax_cross_entropy_with_integer_labels(
+                          x, l).mean())),
+        "one-hot CE vg": (lambda: vg(lambda x, l: jaxsoft.softmax_cross_entropy(
+                              x, _one_hot(x, l), reduction="mean")),
+                          vg(lambda x, l: optax.softmax_cross_entropy(
+                              x, _one_hot(x, l)).mean())),
+    }
 
 
 def reference(name, x):
@@ -37,32 +76,57 @@ def ulps(got, true):
     return float(np.max(np.abs(np.asarray(got, np.float64) - true) / spacing))
 
 
-def main() -> None:
-    print(f"kernels: {jaxsoft.kernel.status()}")
-    for name, (ours, peer) in FUNCTIONS.items():
-        fns = {"kernel": jax.jit(ours), "jnp path": jax.jit(lambda x, f=ours: f(x)),
-               "jax.nn": jax.jit(peer)}
-        cols = ["shape", *(f"{k} ms" for k in fns), "kernel / jax.nn", *(f"ulp {k}" for k in fns)]
-        print(f"\n{name}\n\n| " + " | ".join(cols) + " |\n" + "|---" * len(cols) + "|")
-        for shape in SHAPES:
-            x = jnp.asarray(3 * np.random.default_rng(0).standard_normal(shape), jnp.float32)
-            true = reference(name, np.asarray(x))
-            err = {}
-            for k, f in fns.items():  # the first call traces: the jnp path's with the kernel off
-                with jaxsoft.kernel.disabled() if k == "jnp path" else contextlib.nullcontext():
-                    err[k] = ulps(f(x), true)
-            times = {k: [] for k in fns}
-            for _ in range(21):
-                for k, f in fns.items():
-                    t0 = time.perf_counter()
-                    f(x).block_until_ready()
-                    times[k].append(time.perf_counter() - t0)
-            ms = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
-            print(f"| {shape[0]}×{shape[1]} | " + " | ".join(f"{v:.2f}" for v in ms.values())
-                  + f" | {ms['kernel'] / ms['jax.nn']:.2f} | "
-                  + " | ".join(f"{v:.2f}" for v in err.values()) + " |")
-            sys.stdout.flush()
+def compiled(fn, off, *args):
+    """(jitted fn traced with the kernels as configured, or off; its count of kernel calls)."""
+    with jaxsoft.kernel.disabled() if off else contextlib.nullcontext():
+        f = jax.jit(fn)
+        text = f.lower(*args).compile().as_text()
+        jax.block_until_ready(f(*args))
+    return f, text.count("__gpu$xla.gpu.triton") + text.count("custom_call_target=\"jaxsoft_")
+
+
+def median_ms(f, args, on_gpu):
+    calls = 30 if on_gpu else 1
+    times = []
+    for _ in range(5 if on_gpu else 21):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            out = f(*args)
+        jax.block_until_ready(out)
+        times.append((time.perf_counter() - t0) / calls)
+    return 1e3 * float(np.median(times))
+
+
+def main(quick: bool = False) -> None:
+    on_gpu = jax.default_backend() != "cpu"
+    print(f"{jax.devices()[0].device_kind}; row kernels: {jaxsoft.kernel.status()}\n")
+    cols = ["workload", "shape", "dtype", "kernel ms (calls)", "jnp path ms", "peer ms",
+            "kernel / jnp", "kernel / peer", "jnp / peer", "ulp kernel", "ulp jnp"]
+    print("| " + " | ".join(cols) + " |\n" + "|---" * len(cols) + "|")
+    for shape in QUICK_SHAPES if quick else SHAPES:
+        for dtype in (jnp.float32, jnp.bfloat16):
+            x = jnp.asarray(3 * np.random.default_rng(0).standard_normal(shape), dtype)
+            labels = jax.random.randint(jax.random.key(2), shape[:-1], 0, shape[-1])
+            for name, (make, peer) in _workloads().items():
+                if dtype == jnp.bfloat16 and name not in ("softmax", "log_softmax",
+                                                          "softmax vg", "log_softmax vg"):
+                    continue
+                (kern, calls), (jnp_path, _), (peer_f, _) = (
+                    compiled(make(), False, x, labels), compiled(make(), True, x, labels),
+                    compiled(peer, False, x, labels))
+                err = ["", ""]
+                if dtype == jnp.float32 and name in ("softmax", "log_softmax"):
+                    true = reference(name, np.asarray(x))
+                    err = [f"{ulps(f(x, labels), true):.2f}" for f in (kern, jnp_path)]
+                # twice each, interleaved; the faster of the two medians of ours
+                t = [median_ms(f, (x, labels), on_gpu)
+                     for f in (kern, jnp_path, peer_f, kern, jnp_path)]
+                k, j, p = min(t[0], t[3]), min(t[1], t[4]), t[2]
+                print(f"| {name} | {shape[0]}×{shape[1]} | {jnp.dtype(dtype).name} | "
+                      f"{k:.4f} ({calls}) | {j:.4f} | {p:.4f} | {k / j:.2f} | {k / p:.2f} | "
+                      f"{j / p:.2f} | {err[0]} | {err[1]} |")
+                sys.stdout.flush()
 
 
 if __name__ == "__main__":
-    main()
+    main(quick="--quick" in sys.argv[1:])
