@@ -83,6 +83,11 @@ inline __m512 join(__m256 lo, __m256 hi) {
 int64_t softmax_narrow_f32(const float*, float*, int64_t, int64_t, int64_t);
 int64_t log_softmax_narrow_f32(const float*, float*, int64_t, int64_t, int64_t);
 int64_t stats_narrow_f32(const float*, float*, float*, float*, int64_t, int64_t, int64_t);
+int64_t int_grad_narrow_f32(const float*, const int32_t*, const float*, const float*,
+                            const float*, const float*, const float*, float*, int64_t, int64_t,
+                            int64_t);
+int64_t soft_grad_narrow_f32(const float*, const float*, const float*, const float*, const float*,
+                             const float*, float*, int64_t, int64_t, int64_t);
 
 void softmax_rows_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t c) {
   if (c <= 16) r0 = softmax_narrow_f32(x, y, r0, r1, c);
@@ -237,6 +242,7 @@ inline __m512 probs(__m512 v, __m512 m, __m512 l) {
 void int_grad_rows_f32(const float* x, const int32_t* y, const float* m, const float* l,
                        const float* a, const float* b, const float* c, float* g, int64_t r0,
                        int64_t r1, int64_t cols) {
+  if (cols <= 16) r0 = int_grad_narrow_f32(x, y, m, l, a, b, c, g, r0, r1, cols);
   for (int64_t i = r0; i < r1; ++i) {
     const float* xi = x + i * cols;
     float* gi = g + i * cols;
@@ -254,6 +260,7 @@ void int_grad_rows_f32(const float* x, const int32_t* y, const float* m, const f
 void soft_grad_rows_f32(const float* x, const float* y, const float* m, const float* l,
                         const float* a, const float* b, float* g, int64_t r0, int64_t r1,
                         int64_t cols) {
+  if (cols <= 16) r0 = soft_grad_narrow_f32(x, y, m, l, a, b, g, r0, r1, cols);
   for (int64_t i = r0; i < r1; ++i) {
     const float *xi = x + i * cols, *yi = y + i * cols;
     float* gi = g + i * cols;
@@ -272,7 +279,7 @@ void soft_grad_rows_f32(const float* x, const float* y, const float* m, const fl
 // 16 rows gathered into one vector): no per-row reductions across lanes. Same arithmetic as
 // the row functions above. Each returns the first row it left (fewer than 16 remain).
 struct Block {
-  __m512 v[16];     // the entries (stats) or e^{x - m} (softmax)
+  __m512 v[16];     // the entries
   __m512 m;         // the row maxima
   __m512d lo, hi;   // s for rows 0-7 and 8-15
 };
@@ -281,7 +288,7 @@ inline __m512i column(__m512i idx, int64_t j) {
   return _mm512_add_epi32(idx, _mm512_set1_epi32((int)j));
 }
 
-// softmax = true: v[j] = e^{x - m} and s = Σ_j e^{x_j - m}; else s = (ties - 1) + Σ_{x < m}.
+// softmax = true: s = Σ_j e^{x_j - m}; else s = (ties - 1) + Σ_{x < m}.
 inline void narrow_block(const float* xb, int64_t c, __m512i idx, bool softmax, Block& b) {
   b.m = _mm512_set1_ps(-FLT_MAX);
   for (int64_t j = 0; j < c; ++j) {
@@ -300,7 +307,6 @@ inline void narrow_block(const float* xb, int64_t c, __m512i idx, bool softmax, 
       kept &= ~tie;
     }
     __m512 e = _mm512_maskz_mov_ps(kept, exp_below(d, err));
-    if (softmax) b.v[j] = e;
     b.lo = _mm512_add_pd(b.lo, lo_pd(e));
     b.hi = _mm512_add_pd(b.hi, hi_pd(e));
   }
@@ -317,18 +323,47 @@ inline __m512i row_starts(int64_t c) {
       _mm512_set1_epi32((int)c));
 }
 
+// A block of 16 rows of c entries is also c contiguous vectors: lane t of vector k holds
+// entry e = 16k + t, of row e / c. These index vectors fetch each lane's row value by a
+// permute, so a result is stored as whole vectors instead of scattered one row a lane.
+struct RowOf {
+  __m512i r[16];           // e / c (for 16 floats, `_mm512_permutexvar_ps`)
+  __m512i lo[16], hi[16];  // the same as 64-bit indices, lanes 0-7 and 8-15 (16 doubles)
+};
+
+inline void row_of(int64_t c, RowOf& o) {
+  for (int64_t k = 0; k < c; ++k) {
+    alignas(64) int32_t r[16];
+    for (int t = 0; t < 16; ++t) r[t] = (int32_t)((16 * k + t) / c);
+    o.r[k] = _mm512_load_si512(r);
+    o.lo[k] = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(o.r[k]));
+    o.hi[k] = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(o.r[k], 1));
+  }
+}
+
 int64_t softmax_narrow_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t c) {
   __m512i idx = row_starts(c);
+  RowOf row;
+  row_of(c, row);
   Block b;
   for (; r0 + 16 <= r1; r0 += 16) {
     narrow_block(x + r0 * c, c, idx, true, b);
     __m512d one = _mm512_set1_pd(1.0);  // max returns its second operand for NaN
     __m512d inv_lo = _mm512_div_pd(one, _mm512_max_pd(one, b.lo));
     __m512d inv_hi = _mm512_div_pd(one, _mm512_max_pd(one, b.hi));
-    for (int64_t j = 0; j < c; ++j) {
-      __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(lo_pd(b.v[j]), inv_lo));
-      __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(hi_pd(b.v[j]), inv_hi));
-      _mm512_i32scatter_ps(y + r0 * c, column(idx, j), join(lo, hi), 4);
+    const float* xb = x + r0 * c;
+    float* yb = y + r0 * c;
+    for (int64_t k = 0; k < c; ++k) {  // e^{x - m} again (the same bits), in memory order
+      __m512 v = _mm512_loadu_ps(xb + 16 * k), m = _mm512_permutexvar_ps(row.r[k], b.m);
+      __m512 d = _mm512_sub_ps(v, m), neg_m = _mm512_sub_ps(_mm512_setzero_ps(), m);
+      __m512 err = _mm512_sub_ps(_mm512_max_ps(v, neg_m), _mm512_sub_ps(d, _mm512_min_ps(v, neg_m)));
+      __mmask16 kept = _mm512_cmp_ps_mask(d, _mm512_set1_ps(-104.0f), _CMP_NLE_UQ);
+      __m512 e = _mm512_maskz_mov_ps(kept, exp_below(d, err));
+      __m512d i0 = _mm512_permutex2var_pd(inv_lo, row.lo[k], inv_hi);
+      __m512d i1 = _mm512_permutex2var_pd(inv_lo, row.hi[k], inv_hi);
+      __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(lo_pd(e), i0));
+      __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(hi_pd(e), i1));
+      _mm512_storeu_ps(yb + 16 * k, join(lo, hi));
     }
   }
   return r0;
@@ -374,17 +409,77 @@ inline void narrow_logs(const Block& b, double* l, double* lse_m) {
 
 int64_t log_softmax_narrow_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t c) {
   __m512i idx = row_starts(c);
+  RowOf row;
+  row_of(c, row);
   Block b;
   alignas(64) double l[16];
   for (; r0 + 16 <= r1; r0 += 16) {
     narrow_block(x + r0 * c, c, idx, false, b);
     narrow_logs(b, l, nullptr);
-    __m512d m_lo = lo_pd(b.m), m_hi = hi_pd(b.m);
     __m512d l_lo = _mm512_load_pd(l), l_hi = _mm512_load_pd(l + 8);
-    for (int64_t j = 0; j < c; ++j) {
-      __m256 lo = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_sub_pd(lo_pd(b.v[j]), m_lo), l_lo));
-      __m256 hi = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_sub_pd(hi_pd(b.v[j]), m_hi), l_hi));
-      _mm512_i32scatter_ps(y + r0 * c, column(idx, j), join(lo, hi), 4);
+    const float* xb = x + r0 * c;
+    float* yb = y + r0 * c;
+    for (int64_t k = 0; k < c; ++k) {  // (x - m) - log1p(s), entry by entry in memory order
+      __m512 v = _mm512_loadu_ps(xb + 16 * k), m = _mm512_permutexvar_ps(row.r[k], b.m);
+      __m512d l0 = _mm512_permutex2var_pd(l_lo, row.lo[k], l_hi);
+      __m512d l1 = _mm512_permutex2var_pd(l_lo, row.hi[k], l_hi);
+      __m256 lo = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_sub_pd(lo_pd(v), lo_pd(m)), l0));
+      __m256 hi = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_sub_pd(hi_pd(v), hi_pd(m)), l1));
+      _mm512_storeu_ps(yb + 16 * k, join(lo, hi));
+    }
+  }
+  return r0;
+}
+
+// The gradients a·p - c - b·onehot(y) and a·p - b·y of int_grad_rows_f32 and
+// soft_grad_rows_f32 (the same operations in the same order), 16 rows a block in memory order.
+int64_t int_grad_narrow_f32(const float* x, const int32_t* y, const float* m, const float* l,
+                            const float* a, const float* b, const float* c, float* g, int64_t r0,
+                            int64_t r1, int64_t cols) {
+  RowOf row;
+  row_of(cols, row);
+  __m512i col[16];  // the column of each lane: e % cols
+  for (int64_t k = 0; k < cols; ++k)
+    col[k] = _mm512_sub_epi32(
+        _mm512_add_epi32(_mm512_set1_epi32((int)(16 * k)),
+                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
+        _mm512_mullo_epi32(row.r[k], _mm512_set1_epi32((int)cols)));
+  for (; r0 + 16 <= r1; r0 += 16) {
+    __m512 mr = _mm512_loadu_ps(m + r0), lr = _mm512_loadu_ps(l + r0), ar = _mm512_loadu_ps(a + r0),
+           br = _mm512_loadu_ps(b + r0), cr = _mm512_loadu_ps(c + r0);
+    __m512i yr = _mm512_min_epi32(_mm512_max_epi32(_mm512_loadu_si512(y + r0), _mm512_setzero_si512()),
+                                  _mm512_set1_epi32((int)cols - 1));
+    const float* xb = x + r0 * cols;
+    float* gb = g + r0 * cols;
+    for (int64_t k = 0; k < cols; ++k) {
+      __m512i rk = row.r[k];
+      __m512 p = probs(_mm512_loadu_ps(xb + 16 * k), _mm512_permutexvar_ps(rk, mr),
+                       _mm512_permutexvar_ps(rk, lr));
+      __m512 gk = _mm512_fmsub_ps(_mm512_permutexvar_ps(rk, ar), p, _mm512_permutexvar_ps(rk, cr));
+      __mmask16 label = _mm512_cmpeq_epi32_mask(col[k], _mm512_permutexvar_epi32(rk, yr));
+      gk = _mm512_mask_sub_ps(gk, label, gk, _mm512_permutexvar_ps(rk, br));
+      _mm512_storeu_ps(gb + 16 * k, gk);
+    }
+  }
+  return r0;
+}
+
+int64_t soft_grad_narrow_f32(const float* x, const float* y, const float* m, const float* l,
+                             const float* a, const float* b, float* g, int64_t r0, int64_t r1,
+                             int64_t cols) {
+  RowOf row;
+  row_of(cols, row);
+  for (; r0 + 16 <= r1; r0 += 16) {
+    __m512 mr = _mm512_loadu_ps(m + r0), lr = _mm512_loadu_ps(l + r0), ar = _mm512_loadu_ps(a + r0),
+           br = _mm512_loadu_ps(b + r0);
+    const float *xb = x + r0 * cols, *yb = y + r0 * cols;
+    float* gb = g + r0 * cols;
+    for (int64_t k = 0; k < cols; ++k) {
+      __m512i rk = row.r[k];
+      __m512 p = probs(_mm512_loadu_ps(xb + 16 * k), _mm512_permutexvar_ps(rk, mr),
+                       _mm512_permutexvar_ps(rk, lr));
+      __m512 by = _mm512_mul_ps(_mm512_permutexvar_ps(rk, br), _mm512_loadu_ps(yb + 16 * k));
+      _mm512_storeu_ps(gb + 16 * k, _mm512_fmsub_ps(_mm512_permutexvar_ps(rk, ar), p, by));
     }
   }
   return r0;

@@ -10,10 +10,13 @@ maxima counted apart so s = Σ_j e^{x_j − m} − 1 keeps its digits when tiny.
 works on the row, still in cache, in that wider format and rounds once: softmax ≤ 2.5 ulp,
 log_softmax ≤ 2 (0.5–1.3 measured in float32), logsumexp ≤ 1 at every shape tested
 (tests/test_kernel.py). Rows of ≤ 16 entries go 16 at a time, one per vector lane (gathers),
-so no reduction crosses lanes. Speed: README, Performance.
+so no reduction crosses lanes; their results are written in memory order, each lane's row
+values fetched by a permute (a scatter a column cost as much as a pass over memory). Speed:
+README, Performance.
 
-On a GPU, opted in with JAXSOFT_GPU_KERNEL=1, the same calls run the jnp formulas as Pallas
-(Triton) kernels, one per call (`jaxsoft.gpu`); `gpu_interpreted` runs those on any backend.
+On a GPU the same calls run the jnp formulas as Pallas (Triton) kernels, one per call
+(`jaxsoft.gpu`: by default softmax, log_softmax and logsumexp; JAXSOFT_GPU_KERNEL=1 adds the
+cross-entropies'); `gpu_interpreted` runs those on any backend.
 
 Used for float32/float64 over the last axis without `where`, when the jit targets the CPU
 (`jax.lax.platform_dependent`: other backends lower the jnp formula): by `jaxsoft.softmax`,

@@ -258,15 +258,16 @@ INT_OPTIONS = [{}, {"label_smoothing": 0.1}, {"z_loss": 1e-3}, {"ignore_index": 
 
 
 @needs_kernel
+@pytest.mark.parametrize("cols", [37, 10])  # 10: rows ≤ 16 wide go 16 rows a block
 @pytest.mark.parametrize("options", INT_OPTIONS, ids=str)
 @pytest.mark.parametrize("name", DTYPES)
-def test_integer_label_gradient_kernel_follows_the_jnp_path(options, name):
+def test_integer_label_gradient_kernel_follows_the_jnp_path(options, name, cols):
     dtype = DTYPES[name]
     rng = np.random.default_rng(5)
-    x = (3 * rng.standard_normal((6, 40, 37))).astype(dtype)
+    x = (3 * rng.standard_normal((6, 40, cols))).astype(dtype)
     x[0, :4] = np.array(SPECIAL_ROWS, dtype)[:4, :1]  # an empty, a NaN and a +inf row
-    labels = rng.integers(0, 37, (6, 40))
-    labels[1, :3] = [-1, 37, 2]  # invalid (NaN rows), and the ignored class of some options
+    labels = rng.integers(0, cols, (6, 40))
+    labels[1, :3] = [-1, cols, 2]  # invalid (NaN rows), and the ignored class of some options
     f = functools.partial(jaxsoft.softmax_cross_entropy_with_integer_labels, **options)
     weights = rng.standard_normal((6, 40)).astype(dtype)
 
@@ -283,6 +284,29 @@ def test_integer_label_gradient_kernel_follows_the_jnp_path(options, name):
         np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
         np.testing.assert_allclose(g, w, rtol=8 * np.finfo(dtype).eps,
                                    atol=4 * np.finfo(dtype).eps)
+
+
+@needs_kernel
+@pytest.mark.parametrize("cols", [37, 10, 16])
+@pytest.mark.parametrize("name", DTYPES)
+def test_soft_label_gradient_kernel_follows_the_jnp_path(name, cols):
+    dtype = DTYPES[name]
+    rng = np.random.default_rng(6)
+    x = (3 * rng.standard_normal((5, 41, cols))).astype(dtype)
+    x[0, :4] = np.array(SPECIAL_ROWS, dtype)[:4, :1]
+    y = _soft_labels((5, 41, cols), dtype, 7)
+    weights = rng.standard_normal((5, 41)).astype(dtype)
+
+    def loss(v):
+        f = jaxsoft.softmax_cross_entropy(v, y)
+        return jnp.sum(jnp.where(jnp.isfinite(f), f * weights, 0))
+
+    with jax.enable_x64(dtype == np.float64):
+        assert "@jaxsoft_SoftGrad" in jax.jit(jax.grad(loss)).lower(x).as_text()
+        got, want = jax.grad(loss)(x), _jnp(jax.grad(loss), x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=8 * np.finfo(dtype).eps,
+                               atol=4 * np.finfo(dtype).eps)
 
 
 @needs_kernel
