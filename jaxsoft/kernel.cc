@@ -88,6 +88,8 @@ int64_t int_grad_narrow_f32(const float*, const int32_t*, const float*, const fl
                             int64_t);
 int64_t soft_grad_narrow_f32(const float*, const float*, const float*, const float*, const float*,
                              const float*, float*, int64_t, int64_t, int64_t);
+int64_t log_softmax_grad_narrow_f32(const float*, const float*, float*, int64_t, int64_t,
+                                   int64_t);
 
 void softmax_rows_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t c) {
   if (c <= 16) r0 = softmax_narrow_f32(x, y, r0, r1, c);
@@ -271,6 +273,30 @@ void soft_grad_rows_f32(const float* x, const float* y, const float* m, const fl
       __m512 p = probs(_mm512_maskz_loadu_ps(k, xi + j), mv, lv);
       __m512 by = _mm512_mul_ps(bv, _mm512_maskz_loadu_ps(k, yi + j));
       _mm512_mask_storeu_ps(gi + j, k, _mm512_fmsub_ps(av, p, by));
+    }
+  }
+}
+
+// The log_softmax gradient ct - p·Σ_j ct_j from its output y: p = e^{y} (y ≤ 0; 0 below
+// e^{-104}, as `probs`), the row sum of the cotangent taken in float64.
+void log_softmax_grad_rows_f32(const float* y, const float* ct, float* g, int64_t r0, int64_t r1,
+                               int64_t cols) {
+  if (cols <= 16) r0 = log_softmax_grad_narrow_f32(y, ct, g, r0, r1, cols);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t i = r0; i < r1; ++i) {
+    const float *yi = y + i * cols, *ci = ct + i * cols;
+    float* gi = g + i * cols;
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+    for (int64_t j = 0; j < cols; j += 16) {
+      __m512 v = _mm512_maskz_loadu_ps(tail(cols - j), ci + j);
+      s0 = _mm512_add_pd(s0, lo_pd(v));
+      s1 = _mm512_add_pd(s1, hi_pd(v));
+    }
+    __m512 s = _mm512_set1_ps((float)_mm512_reduce_add_pd(_mm512_add_pd(s0, s1)));
+    for (int64_t j = 0; j < cols; j += 16) {
+      __mmask16 k = tail(cols - j);
+      __m512 p = probs(_mm512_maskz_loadu_ps(k, yi + j), zero, zero);
+      _mm512_mask_storeu_ps(gi + j, k, _mm512_fnmadd_ps(p, s, _mm512_maskz_loadu_ps(k, ci + j)));
     }
   }
 }
@@ -480,6 +506,31 @@ int64_t soft_grad_narrow_f32(const float* x, const float* y, const float* m, con
                        _mm512_permutexvar_ps(rk, lr));
       __m512 by = _mm512_mul_ps(_mm512_permutexvar_ps(rk, br), _mm512_loadu_ps(yb + 16 * k));
       _mm512_storeu_ps(gb + 16 * k, _mm512_fmsub_ps(_mm512_permutexvar_ps(rk, ar), p, by));
+    }
+  }
+  return r0;
+}
+
+int64_t log_softmax_grad_narrow_f32(const float* y, const float* ct, float* g, int64_t r0,
+                                    int64_t r1, int64_t cols) {
+  __m512i idx = row_starts(cols);
+  RowOf row;
+  row_of(cols, row);
+  const __m512 zero = _mm512_setzero_ps();
+  for (; r0 + 16 <= r1; r0 += 16) {
+    const float *yb = y + r0 * cols, *cb = ct + r0 * cols;
+    float* gb = g + r0 * cols;
+    __m512d lo = _mm512_setzero_pd(), hi = lo;  // Σ_j ct_j, one row a lane
+    for (int64_t j = 0; j < cols; ++j) {
+      __m512 v = _mm512_i32gather_ps(column(idx, j), cb, 4);
+      lo = _mm512_add_pd(lo, lo_pd(v));
+      hi = _mm512_add_pd(hi, hi_pd(v));
+    }
+    __m512 s = join(_mm512_cvtpd_ps(lo), _mm512_cvtpd_ps(hi));
+    for (int64_t k = 0; k < cols; ++k) {
+      __m512 p = probs(_mm512_loadu_ps(yb + 16 * k), zero, zero);
+      _mm512_storeu_ps(gb + 16 * k, _mm512_fnmadd_ps(p, _mm512_permutexvar_ps(row.r[k], s),
+                                                     _mm512_loadu_ps(cb + 16 * k)));
     }
   }
   return r0;
@@ -803,6 +854,21 @@ ffi::Error SoftGrad(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<D> y, ff
   return ffi::Error::Success();
 }
 
+// The log_softmax gradient: y (its output), ct (x's shape); float32 only (`jaxsoft.kernel`).
+template <ffi::DataType D,
+          void (*rows_fn)(const T<D>*, const T<D>*, T<D>*, int64_t, int64_t, int64_t)>
+ffi::Error LogSoftmaxGrad(ffi::ThreadPool pool, ffi::Buffer<D> y, ffi::Buffer<D> ct,
+                          ffi::ResultBuffer<D> g) {
+  int64_t cols = row_width(y.dimensions());
+  const T<D>*yp = y.typed_data(), *cp = ct.typed_data();
+  T<D>* gp = g->typed_data();
+  advise_huge_pages(gp, y.element_count() * sizeof(T<D>));
+  parallel_rows(pool, cols ? y.element_count() / cols : 0, 2 * cols, [=](int64_t r0, int64_t r1) {
+    rows_fn(yp, cp, gp, r0, r1, cols);
+  });
+  return ffi::Error::Success();
+}
+
 constexpr auto SoftmaxF32Impl = Rows<ffi::F32, softmax_rows_f32>;
 constexpr auto SoftmaxF64Impl = Rows<ffi::F64, softmax_rows_f64>;
 constexpr auto LogSoftmaxF32Impl = Rows<ffi::F32, log_softmax_rows_f32>;
@@ -819,6 +885,7 @@ constexpr auto IntGradF32Impl = IntGrad<ffi::F32, int_grad_rows_f32>;
 constexpr auto IntGradF64Impl = IntGrad<ffi::F64, int_grad_rows_f64>;
 constexpr auto SoftGradF32Impl = SoftGrad<ffi::F32, soft_grad_rows_f32>;
 constexpr auto SoftGradF64Impl = SoftGrad<ffi::F64, soft_grad_rows_f64>;
+constexpr auto LogSoftmaxGradF32Impl = LogSoftmaxGrad<ffi::F32, log_softmax_grad_rows_f32>;
 
 }  // namespace
 
@@ -840,6 +907,9 @@ constexpr auto SoftGradF64Impl = SoftGrad<ffi::F64, soft_grad_rows_f64>;
   ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()      \
       .Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()                   \
       .Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
+#define LSM_GRAD(D)                                                                       \
+  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()      \
+      .Ret<ffi::Buffer<D>>()
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF32, SoftmaxF32Impl, ROWS(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF64, SoftmaxF64Impl, ROWS(ffi::F64));
@@ -857,3 +927,4 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF32, IntGradF32Impl, INT_GRAD(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF64, IntGradF64Impl, INT_GRAD(ffi::F64));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF32, SoftGradF32Impl, SOFT_GRAD(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF64, SoftGradF64Impl, SOFT_GRAD(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxGradF32, LogSoftmaxGradF32Impl, LSM_GRAD(ffi::F32));

@@ -65,13 +65,16 @@ SOURCE = pathlib.Path(__file__).with_name("kernel.cc")
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-mavx512f", "-mavx512bw", "-mavx512vl", "-w")
 SYMBOLS = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "stats": "Stats",
            "soft_cross_entropy": "SoftCrossEntropy", "int_grad": "IntGrad",
-           "soft_grad": "SoftGrad"}
-OUTPUTS = {"stats": 3, "soft_cross_entropy": 5, "int_grad": 0, "soft_grad": 0}  # row results
+           "soft_grad": "SoftGrad", "log_softmax_grad": "LogSoftmaxGrad"}
+OUTPUTS = {"stats": 3, "soft_cross_entropy": 5, "int_grad": 0, "soft_grad": 0,
+           "log_softmax_grad": 0}  # row results
 # (0: one result of the first array's shape)
 SUFFIXES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
 # softmax and log_softmax also read and write bfloat16/float16 (converted in registers)
 HALF = {np.dtype(jax.numpy.bfloat16): "BF16", np.dtype(np.float16): "F16"}
 HALF_SYMBOLS = ("softmax", "log_softmax")
+# float32 only: for float64 its glibc scalar exp took 2.3× XLA's pass (65536×10, measured)
+F32_ONLY = ("log_softmax_grad",)
 
 _log = logging.getLogger(__name__)
 _off = [os.environ.get("JAXSOFT_KERNEL", "1") == "0"]
@@ -133,7 +136,9 @@ def _load() -> str:
     try:
         lib = ctypes.cdll.LoadLibrary(str(build(cache_dir())))
         for fn, symbol in SYMBOLS.items():
-            for suffix in [*SUFFIXES.values(), *(HALF.values() if fn in HALF_SYMBOLS else ())]:
+            suffixes = ["F32"] if fn in F32_ONLY else [
+                *SUFFIXES.values(), *(HALF.values() if fn in HALF_SYMBOLS else ())]
+            for suffix in suffixes:
                 jax.ffi.register_ffi_target(f"jaxsoft_{symbol}{suffix}",
                                             jax.ffi.pycapsule(getattr(lib, symbol + suffix)),
                                             platform="cpu")
@@ -273,6 +278,7 @@ def values(fn, fallback, *arrays):
         a label outside [0, 1]), m, log1p(s) (NaN where the loss is NaN), logsumexp, Σ_j y_j.
       "int_grad" (x, y, m, l, a, b, c): a·p − c − b·onehot(y), p = e^{(x − m) − l}; int32 y.
       "soft_grad" (x, y, m, l, a, b): a·p − b·y.
+      "log_softmax_grad" (y, ct): ct − e^{y}·Σ_j ct_j, from log_softmax's output y; float32.
     """
     x = arrays[0]
     if OUTPUTS[fn] == 0:
@@ -331,21 +337,26 @@ def _gradient_dot_impl(*args, grad, reference):
     return jnp.sum(grad(ones, *residuals) * x_dot, axis=-1)
 
 
+def _instantiated(primals, tangents):
+    """The tangents of a JVP through a jnp reference, symbolic zeros made arrays."""
+    return [ad.instantiate_zeros(t) if jnp.issubdtype(p.dtype, jnp.inexact)
+            else np.zeros(p.shape, jax.dtypes.float0)
+            for p, t in zip(primals, tangents, strict=True)]
+
+
 def _gradient_dot_jvp(primals, tangents, grad, reference):
     # Through the jnp reference (a derivative of a derivative: not the kernel's business).
-    tangents = [ad.instantiate_zeros(t) if jnp.issubdtype(p.dtype, jnp.inexact)
-                else np.zeros(p.shape, jax.dtypes.float0)
-                for p, t in zip(primals, tangents, strict=True)]
-
     def dot(*args):
         *residuals, x_dot = args
         return jnp.sum(reference(*residuals) * x_dot, axis=-1)
 
-    _, tangent = jax.jvp(dot, primals, tangents)
+    _, tangent = jax.jvp(dot, primals, _instantiated(primals, tangents))
     return _gradient_dot_p.bind(*primals, grad=grad, reference=reference), tangent
 
 
-def _gradient_dot_transpose(ct, *args, grad, reference):
+def _kernel_transpose(ct, *args, grad, reference):
+    """Both primitives' transpose: the kernel `grad` of the cotangent, for x_dot (the last
+    argument; the residuals are constants of the linear map)."""
     *residuals, x_dot = args
     assert ad.is_undefined_primal(x_dot) and not any(map(ad.is_undefined_primal, residuals))
     if type(ct) is ad.Zero:
@@ -353,11 +364,14 @@ def _gradient_dot_transpose(ct, *args, grad, reference):
     return [None] * len(residuals) + [grad(ct, *residuals)]
 
 
-def _gradient_dot_batch(args, dims, grad, reference):
-    size = next(a.shape[d] for a, d in zip(args, dims, strict=True)
-                if d is not None)  # None: not batched
-    args = [batching.bdim_at_front(a, d, size) for a, d in zip(args, dims, strict=True)]
-    return _gradient_dot_p.bind(*args, grad=grad, reference=reference), 0
+def _batch_at_front(primitive):
+    def batch(args, dims, **params):
+        size = next(a.shape[d] for a, d in zip(args, dims, strict=True)
+                    if d is not None)  # None: not batched
+        args = [batching.bdim_at_front(a, d, size) for a, d in zip(args, dims, strict=True)]
+        return primitive.bind(*args, **params), 0
+
+    return batch
 
 
 _gradient_dot_p = Primitive("jaxsoft_gradient_dot")
@@ -377,5 +391,49 @@ _gradient_dot_p.def_abstract_eval(_gradient_dot_abstract_eval)
 mlir.register_lowering(_gradient_dot_p, mlir.lower_fun(_gradient_dot_impl,
                                                       multiple_results=False))
 ad.primitive_jvps[_gradient_dot_p] = _gradient_dot_jvp
-ad.primitive_transposes[_gradient_dot_p] = _gradient_dot_transpose
-batching.primitive_batchers[_gradient_dot_p] = _gradient_dot_batch
+ad.primitive_transposes[_gradient_dot_p] = _kernel_transpose
+batching.primitive_batchers[_gradient_dot_p] = _batch_at_front(_gradient_dot_p)
+
+
+def linear(grad, reference, residuals, x_dot):
+    """reference(*residuals, x_dot): a map linear in ẋ, of ẋ's type (a tangent rule's
+    full-size tangent), whose transpose ct ↦ grad(ct, *residuals) a CPU kernel computes in
+    one pass, where `jax.linear_transpose` of the reference would leave it to XLA (log_softmax:
+    ẏ = ẋ − ⟨e^{y}, ẋ⟩, transposed to ct − e^{y}·Σ ct). Forward mode, and derivatives of the
+    map, go through the jnp reference.
+
+    Args:
+      grad: (ct, *residuals) ↦ the cotangent of ẋ; a module-level function (jit caches by its
+        identity), as `reference`.
+      reference: (*residuals, x_dot) ↦ the map, in jnp operations.
+      residuals: the arrays the map depends on.
+      x_dot: the tangent.
+
+    Example (the map ẋ ↦ 2·ẋ, with a jnp stand-in for a kernel):
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxsoft import kernel
+      >>> def twice(ct, x): return 2 * ct
+      >>> def ref(x, t): return 2 * t
+      >>> x = jnp.ones(3)
+      >>> jax.linear_transpose(lambda t: kernel.linear(twice, ref, (x,), t), x)(x)[0]
+      Array([2., 2., 2.], dtype=float32)
+    """
+    return _linear_p.bind(*residuals, x_dot, grad=grad, reference=reference)
+
+
+def _linear_impl(*args, grad, reference):
+    return reference(*args)
+
+
+def _linear_jvp(primals, tangents, grad, reference):
+    _, tangent = jax.jvp(reference, primals, _instantiated(primals, tangents))
+    return _linear_p.bind(*primals, grad=grad, reference=reference), tangent
+
+
+_linear_p = Primitive("jaxsoft_linear")
+_linear_p.def_impl(_linear_impl)
+_linear_p.def_abstract_eval(lambda *args, grad, reference: args[-1])  # x_dot's type
+mlir.register_lowering(_linear_p, mlir.lower_fun(_linear_impl, multiple_results=False))
+ad.primitive_jvps[_linear_p] = _linear_jvp
+ad.primitive_transposes[_linear_p] = _kernel_transpose
+batching.primitive_batchers[_linear_p] = _batch_at_front(_linear_p)

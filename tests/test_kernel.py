@@ -310,6 +310,48 @@ def test_soft_label_gradient_kernel_follows_the_jnp_path(name, cols):
 
 
 @needs_kernel
+@pytest.mark.parametrize("shape", [(40, 10), (37, 16), (2, 17, 7), (5, 1), (3, 12)])
+def test_log_softmax_gradient_kernel_follows_the_jnp_path(shape):
+    dtype = np.float32  # (`softmax.GRAD_KERNEL_WIDTH`: float32 rows ≤ 16 wide)
+    rng = np.random.default_rng(8)
+    x = (4 * rng.standard_normal(shape)).astype(dtype)
+    rows = x.reshape(-1, shape[-1])
+    if shape[-1] >= 4:
+        rows[:len(SPECIAL_ROWS), :4] = np.array(SPECIAL_ROWS, dtype)[:len(rows)]
+    ct = rng.standard_normal(shape).astype(dtype)
+    pull = jax.jit(lambda v, c: jax.vjp(jaxsoft.log_softmax, v)[1](c)[0])
+    assert "@jaxsoft_LogSoftmaxGrad" in pull.lower(x, ct).as_text()
+    got = pull(x, ct)
+    want = _jnp(lambda v, c: jax.vjp(jaxsoft.log_softmax, v)[1](c)[0], x, ct)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    scale = np.abs(want) + np.abs(ct).sum(-1, keepdims=True)  # |ct − p·Σ ct| ≤ both
+    err = np.where(np.isnan(want), 0, np.abs(got - want) / scale)
+    assert err.max() <= 4 * np.finfo(dtype).eps, f"max {err.max():.2e} of |g| + Σ|ct|"
+
+
+@needs_kernel
+def test_log_softmax_gradient_kernel_only_for_narrow_float32_rows(x64):
+    pull = jax.jit(lambda v: jax.vjp(jaxsoft.log_softmax, v)[1](v)[0])
+    for x in (jnp.ones((40, 10), jnp.float32), jnp.ones((4, 17), jnp.float32),
+              jnp.ones((40, 10))):  # the last float64
+        text = pull.lower(x).as_text()
+        assert ("@jaxsoft_LogSoftmaxGrad" in text) == (x.dtype == jnp.float32
+                                                        and x.shape[-1] <= 16)
+
+
+@needs_kernel
+def test_log_softmax_second_derivatives_through_the_gradient_kernel():
+    z = jnp.array([0.3, -1.2, 2.0, 0.5])  # float32: the kernel's format
+    f = lambda v: jnp.sum(jaxsoft.log_softmax(v) * jnp.array([0.3, 1.7, -0.4, 1.0]))  # noqa: E731
+    assert "@jaxsoft_LogSoftmaxGrad" in jax.jit(jax.grad(f)).lower(z).as_text()
+    hessian = _jnp(jax.hessian(f), z)
+    np.testing.assert_allclose(jax.hessian(f)(z), hessian, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(jax.jacfwd(jax.grad(f))(z), hessian, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(jax.jacfwd(jaxsoft.log_softmax)(z),
+                               _jnp(jax.jacrev(jaxsoft.log_softmax), z), rtol=1e-6, atol=1e-7)
+
+
+@needs_kernel
 @pytest.mark.parametrize("fn", CE)
 def test_the_gradient_is_written_once_by_the_kernel(fn):
     """`kernel.gradient_dot`: the mean's cotangent is folded into the gradient kernel's row
