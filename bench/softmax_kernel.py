@@ -40,25 +40,25 @@ def _workloads():
     vg = jax.value_and_grad
     int_ce = jaxsoft.softmax_cross_entropy_with_integer_labels
     return {
-        "softmax": (lambda: lambda x, l: jaxsoft.softmax(x), lambda x, l: jax.nn.softmax(x)),
-        "log_softmax": (lambda: lambda x, l: jaxsoft.log_softmax(x),
-                        lambda x, l: jax.nn.log_softmax(x)),
-        "softmax vg": (lambda: vg(lambda x, l: jaxsoft.softmax(x).sum()),
-                       vg(lambda x, l: jax.nn.softmax(x).sum())),
-        "log_softmax vg": (lambda: vg(lambda x, l: jaxsoft.log_softmax(x).sum()),
-                           vg(lambda x, l: jax.nn.log_softmax(x).sum())),
-        "int CE": (lambda: lambda x, l: int_ce(x, l, reduction="mean"),
-                   lambda x, l: optax.softmax_cross_entropy_with_integer_labels(x, l).mean()),
-        "int CE grad": (lambda: jax.grad(lambda x, l: int_ce(x, l, reduction="mean")),
-                        jax.grad(lambda x, l: optax.softmax_cross_entropy_with_integer_labels(
-                            x, l).mean())),
-        "int CE vg": (lambda: vg(lambda x, l: int_ce(x, l, reduction="mean")),
-                      vg(lambda x, l: optax.softmax_cross_entropy_with_integer_labels(
-                          x, l).mean())),
-        "one-hot CE vg": (lambda: vg(lambda x, l: jaxsoft.softmax_cross_entropy(
-                              x, _one_hot(x, l), reduction="mean")),
-                          vg(lambda x, l: optax.softmax_cross_entropy(
-                              x, _one_hot(x, l)).mean())),
+        "softmax": (lambda: lambda x, lab: jaxsoft.softmax(x), lambda x, lab: jax.nn.softmax(x)),
+        "log_softmax": (lambda: lambda x, lab: jaxsoft.log_softmax(x),
+                        lambda x, lab: jax.nn.log_softmax(x)),
+        "softmax vg": (lambda: vg(lambda x, lab: jaxsoft.softmax(x).sum()),
+                       vg(lambda x, lab: jax.nn.softmax(x).sum())),
+        "log_softmax vg": (lambda: vg(lambda x, lab: jaxsoft.log_softmax(x).sum()),
+                           vg(lambda x, lab: jax.nn.log_softmax(x).sum())),
+        "int CE": (lambda: lambda x, lab: int_ce(x, lab, reduction="mean"),
+                   lambda x, lab: optax.softmax_cross_entropy_with_integer_labels(x, lab).mean()),
+        "int CE grad": (lambda: jax.grad(lambda x, lab: int_ce(x, lab, reduction="mean")),
+                        jax.grad(lambda x, lab: optax.softmax_cross_entropy_with_integer_labels(
+                            x, lab).mean())),
+        "int CE vg": (lambda: vg(lambda x, lab: int_ce(x, lab, reduction="mean")),
+                      vg(lambda x, lab: optax.softmax_cross_entropy_with_integer_labels(
+                          x, lab).mean())),
+        "one-hot CE vg": (lambda: vg(lambda x, lab: jaxsoft.softmax_cross_entropy(
+                              x, _one_hot(x, lab), reduction="mean")),
+                          vg(lambda x, lab: optax.softmax_cross_entropy(
+                              x, _one_hot(x, lab)).mean())),
     }
 
 

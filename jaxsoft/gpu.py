@@ -19,9 +19,10 @@ entries (wider rows would not fit a program's registers: the jnp path serves the
 JAXSOFT_GPU_KERNEL says (`mode`): by default ("auto") for softmax, log_softmax and the row
 statistics (logsumexp), not for the cross-entropies, as measured on an H200 (README,
 Performance; the two interleaved): their forwards took 0.50–1.07× the jnp path's time, mostly
-0.5–0.9 (float32 softmax at 8192×4096: 0.077 vs 0.148 ms), while the CE kernels took 1.26–1.39× it for an
-integer-label CE gradient over rows of 4096–32768 and 2.3× for a one-hot CE value_and_grad at
-1024×32768 (a program holding x, y and the gradient of a 32768-wide row spills registers).
+0.5–0.9 (float32 softmax at 8192×4096: 0.077 vs 0.148 ms), while the CE kernels took
+1.26–1.39× it for an integer-label CE gradient over rows of 4096–32768 and 2.3× for a one-hot
+CE value_and_grad at 1024×32768 (a program holding x, y and the gradient of a 32768-wide row
+spills registers).
 "1" turns on the CE kernels too, "0" none. Checked also on the CPU, by Pallas' interpreter
 (`kernel.gpu_interpreted`, the "gpu kernel" layout of the tests) and by lowering them to
 Triton for CUDA (tests/test_gpu.py).
