@@ -564,9 +564,12 @@ def _log_softmax_tangent(y, x_dot, axes=(-1,)):
 def _log_softmax_grad(ct, y):
     """The transpose of `_log_softmax_tangent` over the last axis, ct − e^{y}·Σ_j ct_j: the
     CPU kernel ("log_softmax_grad"), this formula elsewhere."""
-    return kernel.values("log_softmax_grad",
-                         lambda y, ct: ct - jnp.exp(y) * jnp.sum(ct, axis=-1, keepdims=True),
-                         y, ct)
+    return kernel.values("log_softmax_grad", _log_softmax_grad_rows, y, ct)
+
+
+def _log_softmax_grad_rows(y, ct):
+    """The kernel's formula over the last axis (its fallback off the CPU)."""
+    return ct - jnp.exp(y) * jnp.sum(ct, axis=-1, keepdims=True)
 
 
 def log_softmax(x, axis=-1, where=None):
