@@ -295,10 +295,8 @@ def _values_jvp(fn, fallback, primals, tangents):
 
 def gradient_dot(grad, reference, residuals, x_dot):
     """⟨g, ẋ⟩ over the last axis (one value a row) for a row gradient g = grad(1, *residuals)
-    that a CPU kernel computes: linear in ẋ, for the tangent rule of a loss. (Not used with
-    the GPU kernels: under Pallas' interpreter, their only check so far, a jitted gradient
-    through it lost the NaN of rows with invalid labels once a call ran several programs and
-    the cotangent varied by row; not understood, see the closing note of 2026-12-04.)
+    that a kernel computes (on the CPU or, as a Pallas kernel, on a GPU): linear in ẋ, for
+    the tangent rule of a loss.
 
     Reverse mode transposes it to ct ↦ grad(ct, *residuals), with the cotangent (one value a
     row) folded into the kernel's row coefficients, so the gradient is written once. As a

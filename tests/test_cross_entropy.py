@@ -1,5 +1,6 @@
 """Softmax cross-entropies: options, run-time label handling, checked mode, bad input."""
 
+import contextlib
 import importlib
 
 import jax
@@ -27,6 +28,24 @@ def test_invalid_label_poisons_its_row_only(bad_label):
     assert np.isnan(loss[1]) and np.all(np.isnan(grad[1]))
     assert np.all(np.isfinite(loss[[0, 2]])) and np.all(np.isfinite(grad[[0, 2]]))
     assert np.all(np.isnan(jax.jacfwd(lambda z: CE(z, labels))(Z)[1]))
+
+
+@pytest.mark.parametrize("path", ["kernel", "jnp"])
+def test_invalid_label_row_stays_nan_under_a_zero_cotangent(path):
+    # The loss masked where it is not finite gives the invalid row a cotangent of exactly 0:
+    # its gradient is still NaN (0·NaN), in the kernels' one-pass gradient as in the jnp one.
+    x = jnp.asarray(np.random.default_rng(3).standard_normal((300, 37)), jnp.float32)
+    labels = jnp.arange(300) % 37
+    labels = labels.at[40].set(37).at[41].set(-1)
+
+    def loss(v):
+        ce = CE(v, labels)
+        return jnp.sum(jnp.where(jnp.isfinite(ce), ce, 0))
+
+    with jaxsoft.kernel.disabled() if path == "jnp" else contextlib.nullcontext():
+        grad = np.asarray(jax.jit(jax.grad(loss))(x))
+    assert np.all(np.isnan(grad[40:42]))
+    assert np.all(np.isfinite(np.delete(grad, [40, 41], axis=0)))
 
 
 def test_ignore_index_gives_zero_and_leaves_the_mean():

@@ -111,14 +111,18 @@ def _class_mean(st, where, axis):
 
 def _int_grad_coefficients(logits, labels, axis, where, smoothing, z_loss, ignore_index, stats):
     """∂CE/∂z = a·softmax(z) − c − b·onehot(y) as (m, log1p(s), a, b, c, y): a and b one a row,
-    c one a row or 0 (full-size for smoothing over the unmasked classes of `where`); a and b
-    hold the row factor (keep + poison), y is clipped into range (a row with an invalid
-    label is NaN already) and keeps `axis` as a size-1 dim."""
+    c one a row or 0 (full-size for smoothing over the unmasked classes of `where`); a, b
+    and c hold the row factor keep (0 for an ignored label or an empty row), log1p(s) the
+    poison (NaN for an invalid label: in softmax(z), which no cotangent multiplies, so the
+    row stays NaN under a cotangent of 0 too — as ct·a with a = NaN it did not: XLA turned
+    select(p, w, 0)·NaN into select(p, w·NaN, 0), measured); y is clipped into range and keeps
+    `axis` as a size-1 dim."""
     classes = logits.shape[axis]
     lab = jnp.expand_dims(labels, axis)
     m, log1p_s, lse = stats if stats is not None else _row_stats(logits, axis, where)
     keep, poison = _row_factor(*_label_flags(lab, classes, ignore_index, where, axis))
-    row = (keep + poison).astype(logits.dtype)
+    log1p_s = log1p_s + poison.astype(log1p_s.dtype)
+    row = keep.astype(logits.dtype)
     a = row
     if z_loss:
         a = row * (1 + 2 * z_loss * jnp.where(jnp.isfinite(lse), lse, 0))
@@ -203,10 +207,9 @@ def _ce_int_jvp(opts, primals, tangents):
                                                           z_loss, ignore_index, stats)
         if compensate and _kernel(x, axis, where):  # not bf16/f16: `_ce_soft_jvp`
             c = jnp.broadcast_to(jnp.asarray(c, x.dtype), a.shape)
-            if kernel.on_cpu():  # ⟨g, ż⟩, whose transpose writes ct·g in the kernel's pass
-                return kernel.gradient_dot(_int_grad_times, _int_grad_reference,
-                                           (x, lab, m, log1p_s, a, b, c), x_dot)
-            return jnp.sum(_int_grad_kernel(x, lab, m, log1p_s, a, b, c) * x_dot, axis=axis)
+            # ⟨g, ż⟩, whose transpose writes ct·g in the kernel's pass
+            return kernel.gradient_dot(_int_grad_times, _int_grad_reference,
+                                       (x, lab, m, log1p_s, a, b, c), x_dot)
         # Σ_j (a·p_j − c)·ż_j − b·ż_y: its transpose adds −b·ct at the label in place (a
         # scatter, see `_int_grad`).
         dense = probs(x, m, log1p_s, where) * a - c
@@ -428,7 +431,7 @@ def _ce_soft_jvp(opts, primals, tangents):
             # Not for bf16/f16 inputs (compensate False): the kernel would need their float32
             # upcast written out in full, which XLA otherwise fuses into the backward pass.
             use_kernel = compensate and _kernel(x, axis, where)
-            if use_kernel and kernel.on_cpu():  # ⟨g, ż⟩: its transpose writes ct·g in one pass
+            if use_kernel:  # ⟨g, ż⟩: its transpose writes ct·g in one pass
                 residuals = (x, *_soft_grad_residuals(labels, axis, where, stats))
                 return kernel.gradient_dot(_soft_grad_times, _soft_grad, residuals, x_dot)
             g = _soft_ce_grad(x, labels, axis, where, stats, use_kernel)
