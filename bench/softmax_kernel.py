@@ -4,8 +4,7 @@ bfloat16 for the softmaxes), forward and value_and_grad.
 
 Run: python bench/softmax_kernel.py [--quick]
   CPU: the compiled kernels (jaxsoft/kernel.cc; need g++ and an AVX-512 CPU).
-  GPU: the Pallas kernels (jaxsoft/gpu.py) as JAXSOFT_GPU_KERNEL says; run it with
-       JAXSOFT_GPU_KERNEL=1 to time the cross-entropies' kernels too (off by default).
+  GPU: the Pallas kernels (jaxsoft/gpu.py; JAXSOFT_GPU_KERNEL=0 turns them off).
 
 Prints, per workload and shape, the median time of each (the kernel traced as configured, the
 jnp path traced inside `kernel.disabled()`, the peer; a fresh jit of its own function each, so

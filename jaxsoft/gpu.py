@@ -15,15 +15,15 @@ runs the caller's jnp formula on that block (the one the jnp path runs, in its G
 and entries that exist. The arithmetic is the jnp path's; only the passes over memory change.
 
 Used by `jaxsoft.kernel` when JAX's default backend is a GPU, for rows of 1 to MAX_WIDTH
-entries (wider rows would not fit a program's registers: the jnp path serves them), as
-JAXSOFT_GPU_KERNEL says (`mode`): by default ("auto") for softmax, log_softmax and the row
-statistics (logsumexp), not for the cross-entropies, as measured on an H200 (README,
-Performance; the two interleaved): their forwards took 0.50–1.07× the jnp path's time, mostly
-0.5–0.9 (float32 softmax at 8192×4096: 0.077 vs 0.148 ms), while the CE kernels took
-1.26–1.39× it for an integer-label CE gradient over rows of 4096–32768 and 2.3× for a one-hot
-CE value_and_grad at 1024×32768 (a program holding x, y and the gradient of a 32768-wide row
-spills registers).
-"1" turns on the CE kernels too, "0" none. Checked also on the CPU, by Pallas' interpreter
+entries (wider rows would not fit a program's registers: the jnp path serves them), unless
+JAXSOFT_GPU_KERNEL=0 (`enabled`). The gradients of the cross-entropies, computed entry by entry
+from the row statistics, run in column blocks (`call`'s `elementwise`); the soft-label CE's
+forward, whose program holds two rows (x and y), only for rows of at most PAIR_WIDTH entries.
+Measured on an H200 (README, Performance): float32 softmax at 8192×4096 0.077 ms against the
+jnp path's 0.148 (XLA's passes over the exact formulas); integer-label CE value_and_grad
+0.90× optax at 8192×4096 (the jnp path 1.05×), one-hot 0.88× (1.10×); a one-hot CE forward
+over rows of 32768 in one program spilled registers (3.5× optax), hence PAIR_WIDTH.
+Checked also on the CPU, by Pallas' interpreter
 (`kernel.gpu_interpreted`, the "gpu kernel" layout of the tests) and by lowering them to
 Triton for CUDA (tests/test_gpu.py).
 Pallas' Triton backend is deprecated in JAX ≥ 0.11 in favour of Mosaic GPU; its warning is
@@ -52,6 +52,8 @@ from jaxsoft import kernel
 
 MAX_WIDTH = 32768
 BLOCK = 2048  # a program holds at least this many entries (BR rows of narrow rows)
+COLUMNS = 2048  # entries of a row an `elementwise` kernel's program takes
+PAIR_WIDTH = 4096  # the widest rows of a kernel whose program holds two full rows (measured)
 
 warnings.filterwarnings("ignore", message="The Pallas Triton backend is deprecated",
                         category=DeprecationWarning)
@@ -67,19 +69,10 @@ def in_body() -> bool:
     return _tracing[0]
 
 
-def mode() -> str:
-    """JAXSOFT_GPU_KERNEL (read at trace time): "auto" (the default: the kernels that were
-    faster on an H200, i.e. all but the cross-entropies'), "1" (all) or "0" (none)."""
-    value = os.environ.get("JAXSOFT_GPU_KERNEL", "auto")
-    return value if value in ("0", "1") else "auto"
-
-
-def enabled(loss: bool = False) -> bool:
-    """Whether `jaxsoft.kernel` traces these kernels on a GPU now (`mode`, and Pallas' Triton
-    backend `available`); `loss`: for a cross-entropy's forward or gradient, on only with
-    JAXSOFT_GPU_KERNEL=1."""
-    on = mode() == "1" or (mode() == "auto" and not loss)
-    return on and available()
+def enabled() -> bool:
+    """Whether `jaxsoft.kernel` traces these kernels on a GPU now: JAXSOFT_GPU_KERNEL (read at
+    trace time) is not "0", and Pallas' Triton backend is `available`."""
+    return os.environ.get("JAXSOFT_GPU_KERNEL", "1") != "0" and available()
 
 
 @functools.cache
@@ -97,17 +90,18 @@ def _pow2(n: int) -> int:
     return 1 << max(n - 1, 0).bit_length()
 
 
-def plan(rows: int, width: int) -> tuple[int, int, int]:
-    """(BR, BC, warps): BR rows of BC = the power of two ≥ `width` entries a program, BR a
-    power of two with BR·BC ≥ BLOCK (no more than the rows there are), and 4 warps a program
-    up to 2048 entries, 8 up to 4096, 16 above."""
-    bc = _pow2(width)
+def plan(rows: int, width: int, columns: int | None = None) -> tuple[int, int, int]:
+    """(BR, BC, warps): BR rows of BC = the power of two ≥ `width` entries a program (at most
+    `columns`, a power of two, for a kernel that cuts rows into column blocks), BR a power of
+    two with BR·BC ≥ BLOCK (no more than the rows there are), and 4 warps a program up to
+    2048 entries, 8 up to 4096, 16 above."""
+    bc = min(_pow2(width), columns or _pow2(width))
     br = min(max(BLOCK // bc, 1), _pow2(rows))
     size = br * bc
     return br, bc, 4 if size <= 2048 else 8 if size <= 4096 else 16
 
 
-def call(body, arrays, outs, interpret=False):
+def call(body, arrays, outs, interpret=False, elementwise=False):
     """`body` run as one kernel over the rows of `arrays`; returns the list of results.
 
     Args:
@@ -119,6 +113,10 @@ def call(body, arrays, outs, interpret=False):
       outs: the results' types (`jax.typeof`-like, with shape and dtype), each of x's shape
         or [..., 1].
       interpret: evaluate the kernel with jnp (on any backend; the tests' CPU check).
+      elementwise: `body` computes each entry from its row's values alone (a gradient given
+        the row statistics; labels compared with an iota over the block's last axis): a
+        program then takes BR rows of COLUMNS entries, not whole rows (no registers spilled
+        on wide rows, more programs), the labels shifted by the block's first column.
 
     Batching (`jax.vmap`): the batch axis becomes more rows (as the CPU kernels'
     `vmap_method="broadcast_all"`).
@@ -130,7 +128,7 @@ def call(body, arrays, outs, interpret=False):
     @jax.custom_batching.custom_vmap
     def run(*arrays):
         lead = arrays[0].shape[:-1]
-        results = _pallas(body, arrays, kinds, dtypes, interpret)
+        results = _pallas(body, arrays, kinds, dtypes, interpret, elementwise)
         return [r.reshape(*lead, r.shape[-1]) for r in results]
 
     @run.def_vmap
@@ -142,30 +140,33 @@ def call(body, arrays, outs, interpret=False):
     return run(*arrays)
 
 
-def _pallas(body, arrays, kinds, dtypes, interpret):
+def _pallas(body, arrays, kinds, dtypes, interpret, elementwise=False):
     from jax.experimental import pallas as pl
     from jax.experimental.pallas import triton as plgpu
 
     x = arrays[0]
     width, rows = x.shape[-1], math.prod(x.shape[:-1])
     flat = [a.reshape(rows, -1) for a in arrays]  # labels [...] → [R, 1]
-    br, bc, warps = plan(rows, width)
+    br, bc, warps = plan(rows, width, COLUMNS if elementwise else None)
 
     def kernel_fn(*refs):
         ins, outs = refs[:len(flat)], refs[len(flat):]
         start = pl.program_id(0) * br
+        first = pl.program_id(1) * bc  # the block's first column (0 but for `elementwise`)
         live = (start + jnp.arange(br, dtype=jnp.int32) < rows)[:, None]
-        entries = live & (jnp.arange(bc, dtype=jnp.int32) < width)[None, :]
+        entries = live & (first + jnp.arange(bc, dtype=jnp.int32) < width)[None, :]
 
         def where(full):  # (the block's index span, its mask); start · 0: int32 also under x64
-            span = (pl.ds(start, br), pl.ds(start * 0, bc if full else 1))
+            span = (pl.ds(start, br), pl.ds(first if full else start * 0, bc if full else 1))
             return span, entries if full else live
 
         blocks = []
         for k, (ref, array) in enumerate(zip(ins, arrays, strict=True)):
             span, mask = where(ref.shape[1] == width)
             block = plgpu.load(ref.at[span], mask=mask, other=-jnp.inf if k == 0 else 0)
-            blocks.append(block[:, 0] if array.ndim < x.ndim else block)  # labels: [BR]
+            if array.ndim < x.ndim:  # labels: [BR], as column indices within the block
+                block = block[:, 0] - first.astype(block.dtype)
+            blocks.append(block)
         with kernel.disabled(), kernel.raised(_tracing):
             results = body(*blocks)
         results = results if isinstance(results, tuple) else (results,)
@@ -175,6 +176,7 @@ def _pallas(body, arrays, kinds, dtypes, interpret):
 
     shapes = tuple(jax.ShapeDtypeStruct((rows, width if full else 1), dtype)
                    for full, dtype in zip(kinds, dtypes, strict=True))
-    return pl.pallas_call(kernel_fn, out_shape=shapes, grid=(pl.cdiv(rows, br),),
-                          compiler_params=plgpu.CompilerParams(num_warps=warps, num_stages=1),
+    grid = (pl.cdiv(rows, br), pl.cdiv(width, bc))
+    params = plgpu.CompilerParams(num_warps=warps, num_stages=1)
+    return pl.pallas_call(kernel_fn, out_shape=shapes, grid=grid, compiler_params=params,
                           interpret=interpret, name="jaxsoft_rows")(*flat)

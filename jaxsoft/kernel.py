@@ -15,8 +15,8 @@ values fetched by a permute (a scatter a column cost as much as a pass over memo
 README, Performance.
 
 On a GPU the same calls run the jnp formulas as Pallas (Triton) kernels, one per call
-(`jaxsoft.gpu`: by default softmax, log_softmax and logsumexp; JAXSOFT_GPU_KERNEL=1 adds the
-cross-entropies'); `gpu_interpreted` runs those on any backend.
+(`jaxsoft.gpu`; JAXSOFT_GPU_KERNEL=0 turns them off); `gpu_interpreted` runs those on any
+backend.
 
 Used for float32/float64 over the last axis without `where`, when the jit targets the CPU
 (`jax.lax.platform_dependent`: other backends lower the jnp formula): by `jaxsoft.softmax`,
@@ -75,6 +75,8 @@ HALF = {np.dtype(jax.numpy.bfloat16): "BF16", np.dtype(np.float16): "F16"}
 HALF_SYMBOLS = ("softmax", "log_softmax")
 # float32 only: for float64 its glibc scalar exp took 2.3× XLA's pass (65536×10, measured)
 F32_ONLY = ("log_softmax_grad",)
+# each entry from its row's values alone: on a GPU in column blocks (`jaxsoft.gpu.call`)
+ELEMENTWISE = ("int_grad", "soft_grad")
 
 _log = logging.getLogger(__name__)
 _off = [os.environ.get("JAXSOFT_KERNEL", "1") == "0"]
@@ -157,21 +159,18 @@ def status() -> str:
 
         if not gpu.available():
             return "off on a GPU: Pallas' Triton backend is not available"
-        if not gpu.enabled():
-            return "off on a GPU: JAXSOFT_GPU_KERNEL=0"
-        return ("in use (jaxsoft.gpu)" if gpu.enabled(loss=True)
-                else "in use (jaxsoft.gpu; not for the cross-entropies: JAXSOFT_GPU_KERNEL=1)")
+        return "in use (jaxsoft.gpu)" if gpu.enabled() else "off on a GPU: JAXSOFT_GPU_KERNEL=0"
     return _load() or "in use"
 
 
-def applies(x, axes, where, half=False, loss=False) -> bool:
+def applies(x, axes, where, half=False) -> bool:
     """Whether the kernels serve `x` reduced over `axes` now: float32/float64 (`half`: also
     bfloat16/float16, for softmax and log_softmax), the last axis, rows of at least one entry
     (the CPU kernels leave the row statistics of an empty row unwritten), no mask, kernels on.
     Where JAX's default backend is the CPU, the compiled kernels (built at the first call);
-    on a GPU, as JAXSOFT_GPU_KERNEL says (`jaxsoft.gpu.enabled`; `loss`: for a cross-entropy),
-    or inside `gpu_interpreted`, the Pallas kernels of `jaxsoft.gpu` for rows of at most
-    `gpu.MAX_WIDTH` entries and arrays of at least one row."""
+    on a GPU unless JAXSOFT_GPU_KERNEL=0 (`jaxsoft.gpu.enabled`), or inside `gpu_interpreted`,
+    the Pallas kernels of `jaxsoft.gpu` for rows of at most `gpu.MAX_WIDTH` entries and arrays
+    of at least one row."""
     dtypes = {**SUFFIXES, **HALF} if half else SUFFIXES
     if not (where is None and np.dtype(x.dtype) in dtypes and tuple(axes) == (x.ndim - 1,)
             and x.shape[-1] > 0 and not _off[0]):
@@ -181,7 +180,7 @@ def applies(x, axes, where, half=False, loss=False) -> bool:
     from jaxsoft import gpu
 
     return (x.size > 0 and x.shape[-1] <= gpu.MAX_WIDTH
-            and (gpu.enabled(loss) or (_interpret[0] and gpu.available())))
+            and (gpu.enabled() or (_interpret[0] and gpu.available())))
 
 
 def on_cpu() -> bool:
@@ -240,7 +239,7 @@ def _call(fn, arrays, outs, fallback):
 
         def cuda(*arrays):
             results = gpu.call(fallback, arrays, outs if isinstance(outs, tuple) else (outs,),
-                               interpret=_interpret[0])
+                               interpret=_interpret[0], elementwise=fn in ELEMENTWISE)
             return tuple(results) if isinstance(outs, tuple) else results[0]
 
         if _interpret[0]:

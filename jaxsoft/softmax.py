@@ -373,7 +373,7 @@ def probs(x, m, log1p_s, where=None):
     return jnp.exp((jnp.minimum(x, m) - m) - log1p_s)  # the min rounds x (see `Stats`)
 
 
-def _recomputed(tangent_fn):
+def _recomputed(tangent_fn, barrier=None):
     """Mark a tangent computation for recomputation in the backward pass.
 
     `tangent_fn` takes the primals and the tangent last. Under `jax.grad` the primal-only parts
@@ -385,9 +385,10 @@ def _recomputed(tangent_fn):
     recomputation into the forward, which shares no full-size value with it here) also kept
     XLA from simplifying the backward (Σ_j of a broadcast cotangent stayed a reduce in a
     one-thread YNNPACK fusion): log_softmax value_and_grad 1.47 → 0.64 ms at 65536×10, 6.9 →
-    1.9 ms at 4096×1000. On a GPU (`on_gpu`) with it, the form measured there.
+    1.9 ms at 4096×1000. On a GPU (`on_gpu`) with it, the form measured there, unless
+    `barrier` is False.
     """
-    return jax.checkpoint(tangent_fn, prevent_cse=on_gpu())
+    return jax.checkpoint(tangent_fn, prevent_cse=on_gpu() if barrier is None else barrier)
 
 
 # ----------------------------------------------------------------------------------- logsumexp
@@ -543,7 +544,9 @@ def _log_softmax_jvp(axes, compensate, primals, tangents):
         y_dot = _log_softmax_tangent(y, x_dot, axes)
         return y_dot if where is None else jnp.where(where, y_dot, 0)
 
-    return y, _recomputed(tangent)(y, where, x_dot)
+    # No barrier on a GPU either: there it made XLA write the broadcast cotangent of a sum out
+    # in full and read it twice (H200, compiled program of log_softmax value_and_grad).
+    return y, _recomputed(tangent, barrier=False)(y, where, x_dot)
 
 
 # The log_softmax gradient kernel serves rows up to this wide (float32), where XLA's backward

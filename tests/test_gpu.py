@@ -53,6 +53,13 @@ def test_plan(rows, width, expected):
     assert gpu.plan(rows, width) == expected
 
 
+@pytest.mark.parametrize(("rows", "width", "expected"), [
+    (8192, 4096, (1, 2048, 4)), (1024, 32768, (1, 2048, 4)), (65536, 10, (128, 16, 4)),
+    (4096, 1000, (2, 1024, 4))])
+def test_plan_in_column_blocks(rows, width, expected):
+    assert gpu.plan(rows, width, columns=2048) == expected
+
+
 @pytest.mark.parametrize("fn", FUNCTIONS)
 @pytest.mark.parametrize("name", DTYPES)
 @pytest.mark.parametrize("shape", [(1,), (5, 1), (37, 10), (3, 1000), (2, 3, 17), (300, 33),
@@ -93,8 +100,11 @@ def test_special_rows_and_gradients_follow_the_jnp_path(fn, name, interpreted):
                                rtol=8 * float(jnp.finfo(dtype).eps), atol=1e-30)
 
 
+@pytest.mark.parametrize("columns", [2048, 16])  # 16: 37-wide rows in 3 column blocks
 @pytest.mark.parametrize("options", INT_OPTIONS, ids=str)
-def test_integer_label_gradient_follows_the_jnp_path(options, interpreted):
+def test_integer_label_gradient_follows_the_jnp_path(options, columns, interpreted,
+                                                     monkeypatch):
+    monkeypatch.setattr(gpu, "COLUMNS", columns)
     rng = np.random.default_rng(5)
     x = (3 * rng.standard_normal((6, 40, 37))).astype(np.float32)
     x[0, :4] = np.array(SPECIAL_ROWS, np.float32)[:4, :1]  # an empty, a NaN and a +inf row
@@ -115,8 +125,10 @@ def test_integer_label_gradient_follows_the_jnp_path(options, interpreted):
     np.testing.assert_allclose(got[1], want[1], rtol=8 * eps, atol=4 * eps)
 
 
+@pytest.mark.parametrize("columns", [2048, 16])  # 16: the CE gradients in column blocks
 @pytest.mark.parametrize("fn", [*FUNCTIONS, *CE])
-def test_vmap_and_gradient_match_the_jnp_path(fn, x64, interpreted):
+def test_vmap_and_gradient_match_the_jnp_path(fn, columns, x64, interpreted, monkeypatch):
+    monkeypatch.setattr(gpu, "COLUMNS", columns)
     f = FUNCTIONS.get(fn) or CE[fn]
     x = jnp.asarray(np.random.default_rng(1).standard_normal((3, 4, 50)))
     w = jnp.asarray(np.random.default_rng(2).standard_normal(jax.eval_shape(f, x).shape))
@@ -145,11 +157,10 @@ def test_unbatched_labels_are_broadcast_under_vmap(interpreted):
 
 @pytest.fixture
 def on_a_gpu(monkeypatch):
-    """JAX's default backend reported as a GPU, the GPU kernels opted into
-    (JAXSOFT_GPU_KERNEL)."""
+    """JAX's default backend reported as a GPU, JAXSOFT_GPU_KERNEL unset (the kernels on)."""
     jax.clear_caches()  # as `interpreted`
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-    monkeypatch.setenv("JAXSOFT_GPU_KERNEL", "1")
+    monkeypatch.delenv("JAXSOFT_GPU_KERNEL", raising=False)
     yield
     jax.clear_caches()
 
@@ -190,28 +201,29 @@ def test_lowers_to_triton_for_cuda(workload, dtype, shape, lowering_for_an_h100)
     assert "@jaxsoft_" not in text  # no CPU kernel
 
 
-def test_traced_on_a_gpu_as_jaxsoft_gpu_kernel_says(on_a_gpu, monkeypatch):
+def test_traced_on_a_gpu_unless_jaxsoft_gpu_kernel_is_0(on_a_gpu, monkeypatch):
     x = jnp.ones((4, 6))
-    assert kernel.applies(x, (1,), None, loss=True) and kernel.status() == "in use (jaxsoft.gpu)"
+    assert kernel.applies(x, (1,), None) and kernel.status() == "in use (jaxsoft.gpu)"
     assert not kernel.applies(x, (0,), None) and not kernel.applies(x, (1,), x > 0)
     assert not kernel.applies(jnp.ones((2, gpu.MAX_WIDTH + 1)), (1,), None)
     assert not kernel.applies(jnp.ones((0, 6)), (1,), None)
     with kernel.disabled():
         assert not kernel.applies(x, (1,), None)
-    monkeypatch.delenv("JAXSOFT_GPU_KERNEL")  # "auto": not for the cross-entropies
-    assert gpu.mode() == "auto" and "not for the cross-entropies" in kernel.status()
-    assert kernel.applies(x, (1,), None) and not kernel.applies(x, (1,), None, loss=True)
     monkeypatch.setenv("JAXSOFT_GPU_KERNEL", "0")
     assert not kernel.applies(x, (1,), None) and "JAXSOFT_GPU_KERNEL=0" in kernel.status()
 
 
-@pytest.mark.parametrize("workload", WORKLOADS)
-def test_by_default_the_cross_entropies_are_left_to_xla(workload, lowering_for_an_h100,
+@pytest.mark.parametrize(("width", "forward"), [(gpu.PAIR_WIDTH, "soft_cross_entropy"),
+                                                (gpu.PAIR_WIDTH + 1, "stats")])
+def test_soft_label_forward_kernel_only_up_to_pair_width(width, forward, lowering_for_an_h100,
                                                          monkeypatch):
-    monkeypatch.delenv("JAXSOFT_GPU_KERNEL")
-    f, count = WORKLOADS[workload]
+    called = []
+    call = kernel._call
+    monkeypatch.setattr(kernel, "_call", lambda fn, *a: called.append(fn) or call(fn, *a))
+    f = jax.value_and_grad(lambda v, y: jnp.mean(jaxsoft.softmax_cross_entropy(v, y)))
+    arg = jax.ShapeDtypeStruct((8, width), jnp.float32)
     text = jax.export.export(
         jax.jit(f), platforms=["cuda"],
         disabled_checks=[jax.export.DisabledSafetyCheck.custom_call(TRITON)],
-    )(jax.ShapeDtypeStruct((64, 10), jnp.float32)).mlir_module()
-    assert text.count(f"@{TRITON}") == (0 if "CE" in workload else count)
+    )(arg, arg).mlir_module()
+    assert called == [forward, "soft_grad"] and text.count(f"@{TRITON}") == 2

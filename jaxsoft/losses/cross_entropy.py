@@ -50,9 +50,8 @@ def _poison(bad):
 
 
 def _kernel(x, axis, where):
-    """Whether the row kernels serve this cross-entropy (`jaxsoft.kernel.applies`; on a GPU
-    only with JAXSOFT_GPU_KERNEL=1, see `jaxsoft.gpu`)."""
-    return kernel.applies(x, (axis,), where, loss=True)
+    """Whether the row kernels serve this cross-entropy (`jaxsoft.kernel.applies`)."""
+    return kernel.applies(x, (axis,), where)
 
 
 def _row_stats(x, axis, where):
@@ -319,8 +318,10 @@ def _ce_soft_forward(x, labels, where, axis, compensate=True):
     fused reduction with the conventions in arithmetic, ran ~3× the time of a plain pass:
     49 vs 18 ms at 8192×4096). Not over narrow rows (`narrow`), where the jnp rows' one
     variadic reduce was faster (65536×10: 2.1 vs 4.6 ms; the kernel's per-row reductions).
+    On a GPU only for rows of at most `gpu.PAIR_WIDTH` entries (its program holds x and y).
     """
-    if compensate and _kernel(x, axis, where) and not narrow(x.size, x.shape[axis]):
+    if (compensate and _kernel(x, axis, where) and not narrow(x.size, x.shape[axis])
+            and (kernel.on_cpu() or x.shape[axis] <= gpu.PAIR_WIDTH)):
         def fallback(x, y):  # over the last axis (also of a GPU kernel's block)
             return _ce_soft_rows(x, y, None, x.ndim - 1, rows_kernel=False, with_mass=True)
 
