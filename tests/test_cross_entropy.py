@@ -48,6 +48,40 @@ def test_invalid_label_row_stays_nan_under_a_zero_cotangent(path):
     assert np.all(np.isfinite(np.delete(grad, [40, 41], axis=0)))
 
 
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1, "z_loss": 1e-3},
+                                     {"ignore_index": 2}, {"where": True}], ids=str)
+def test_integer_label_gradient_same_in_the_gpu_form(options, monkeypatch):
+    # The jnp path's one-hot part: a scatter (and a gather in the tangent) in the CPU form, a
+    # compare with an iota in the GPU form (`softmax.on_gpu`): both against each other, in
+    # reverse and forward mode, with an invalid label (NaN row) and a label on a masked class.
+    rng = np.random.default_rng(7)
+    x = jnp.asarray(3 * rng.standard_normal((2, 9, 6)), jnp.float32)
+    labels = jnp.asarray(rng.integers(0, 6, (2, 9))).at[0, 0].set(6)
+    options = dict(options)
+    if options.pop("where", False):
+        options["where"] = jnp.asarray(rng.random((2, 9, 6)) > 0.3).at[1, 1, labels[1, 1]].set(
+            False)
+    w = jnp.asarray(rng.standard_normal((2, 9)), jnp.float32)
+
+    def loss(v):
+        ce = CE(v, labels, **options)
+        return jnp.sum(jnp.where(jnp.isfinite(ce), ce * w, 0))
+
+    def both():
+        with jaxsoft.kernel.disabled():
+            return (jax.jit(jax.value_and_grad(loss))(x),
+                    jax.jit(jax.jacfwd(lambda v: CE(v, labels, **options)))(x))
+
+    cpu = both()
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    jax.clear_caches()
+    gpu = both()
+    jax.clear_caches()
+    for got, want in zip(jax.tree.leaves(gpu), jax.tree.leaves(cpu), strict=True):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
 def test_ignore_index_gives_zero_and_leaves_the_mean():
     labels = jnp.array([2, -100, 1])
     loss = CE(Z, labels, ignore_index=-100)

@@ -32,6 +32,7 @@ from jaxsoft.softmax import (
     _row_result,
     compensated,
     narrow,
+    on_gpu,
     probs,
     row_sums,
 )
@@ -142,12 +143,21 @@ def _label_entries(shape, lab, axis):
 
 
 def _int_grad(x, lab, m, log1p_s, a, b, c, axis=-1, where=None):
-    """a·softmax(x) − c − b·onehot(lab): the one-hot part added at one entry a row (a
-    scatter), not formed full-size by a compare with an iota, which cost the backward pass
-    ~20 ms of 85 at 8192×4096 (XLA on CPU, measured)."""
+    """a·softmax(x) − c − b·onehot(lab): on the CPU the one-hot part added at one entry a row
+    (a scatter), not formed full-size by a compare with an iota, which cost the backward pass
+    ~20 ms of 85 at 8192×4096 (XLA on CPU, measured); on a GPU (`on_gpu`) the compare, which
+    XLA fuses into the pass, where a scatter is a kernel of its own after the gradient is
+    written out (and, for 16-bit logits, before its float32 form is converted)."""
     dense = probs(x, m, log1p_s, where) * a - c
+    if on_gpu():
+        return dense - jnp.where(_is_label(x.shape, lab, axis), b, 0)
     return dense.at[_label_entries(x.shape, lab, axis)].add(
         -b, mode="promise_in_bounds", unique_indices=True)
+
+
+def _is_label(shape, lab, axis):
+    """Whether each entry is its row's label (`lab` keeps `axis` as a size-1 dim)."""
+    return jax.lax.broadcasted_iota(lab.dtype, shape, axis) == lab
 
 
 def _int_grad_kernel(x, lab, m, log1p_s, a, b, c):
@@ -173,8 +183,8 @@ def _int_grad_rows(x, y, m, log1p_s, a, b, c):
     """`_int_grad` over the last axis with integer labels y [...], the one-hot part a
     compare with an iota: the kernels' formula (the body of the GPU kernel, where a scatter
     does not lower and a compare costs nothing; `jaxsoft.gpu`)."""
-    classes = jax.lax.broadcasted_iota(y.dtype, x.shape, x.ndim - 1)
-    return probs(x, m, log1p_s) * a - c - jnp.where(classes == y[..., None], b, 0)
+    return probs(x, m, log1p_s) * a - c - jnp.where(_is_label(x.shape, y[..., None], x.ndim - 1),
+                                                    b, 0)
 
 
 def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, where=None,
@@ -210,8 +220,11 @@ def _ce_int_jvp(opts, primals, tangents):
             return kernel.gradient_dot(_int_grad_times, _int_grad_reference,
                                        (x, lab, m, log1p_s, a, b, c), x_dot)
         # Σ_j (a·p_j − c)·ż_j − b·ż_y: its transpose adds −b·ct at the label in place (a
-        # scatter, see `_int_grad`).
+        # scatter, see `_int_grad`; on a GPU a compare with an iota).
         dense = probs(x, m, log1p_s, where) * a - c
+        if on_gpu():
+            return jnp.sum((dense - jnp.where(_is_label(x.shape, lab, axis), b, 0)) * x_dot,
+                           axis=axis)
         x_dot_y = jnp.take_along_axis(x_dot, lab, axis, mode="promise_in_bounds")
         return jnp.sum(dense * x_dot, axis=axis) - jnp.squeeze(b * x_dot_y, axis)
 
