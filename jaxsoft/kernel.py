@@ -75,6 +75,15 @@ HALF = {np.dtype(jax.numpy.bfloat16): "BF16", np.dtype(np.float16): "F16"}
 HALF_SYMBOLS = ("softmax", "log_softmax")
 # float32 only: for float64 its glibc scalar exp took 2.3× XLA's pass (65536×10, measured)
 F32_ONLY = ("log_softmax_grad",)
+
+
+def dtypes(fn: str) -> dict:
+    """The input dtypes kernel `fn` takes, each with its symbol's suffix (what `_load`
+    registers and `applies` checks)."""
+    if fn in F32_ONLY:
+        return {np.dtype(np.float32): "F32"}
+    return {**SUFFIXES, **(HALF if fn in HALF_SYMBOLS else {})}
+
 # each entry from its row's values alone: on a GPU in column blocks (`jaxsoft.gpu.call`)
 ELEMENTWISE = ("int_grad", "soft_grad")
 
@@ -138,9 +147,7 @@ def _load() -> str:
     try:
         lib = ctypes.cdll.LoadLibrary(str(build(cache_dir())))
         for fn, symbol in SYMBOLS.items():
-            suffixes = ["F32"] if fn in F32_ONLY else [
-                *SUFFIXES.values(), *(HALF.values() if fn in HALF_SYMBOLS else ())]
-            for suffix in suffixes:
+            for suffix in dtypes(fn).values():
                 jax.ffi.register_ffi_target(f"jaxsoft_{symbol}{suffix}",
                                             jax.ffi.pycapsule(getattr(lib, symbol + suffix)),
                                             platform="cpu")
@@ -163,16 +170,16 @@ def status() -> str:
     return _load() or "in use"
 
 
-def applies(x, axes, where, half=False) -> bool:
-    """Whether the kernels serve `x` reduced over `axes` now: float32/float64 (`half`: also
-    bfloat16/float16, for softmax and log_softmax), the last axis, rows of at least one entry
-    (the CPU kernels leave the row statistics of an empty row unwritten), no mask, kernels on.
+def applies(x, axes, where, fn="stats") -> bool:
+    """Whether kernel `fn` serves `x` reduced over `axes` now: a dtype it takes (`dtypes`:
+    float32/float64; also bfloat16/float16 for softmax and log_softmax; float32 only for the
+    log_softmax gradient), the last axis, rows of at least one entry (the CPU kernels leave the
+    row statistics of an empty row unwritten), no mask, kernels on.
     Where JAX's default backend is the CPU, the compiled kernels (built at the first call);
     on a GPU unless JAXSOFT_GPU_KERNEL=0 (`jaxsoft.gpu.enabled`), or inside `gpu_interpreted`,
     the Pallas kernels of `jaxsoft.gpu` for rows of at most `gpu.MAX_WIDTH` entries and arrays
     of at least one row."""
-    dtypes = {**SUFFIXES, **HALF} if half else SUFFIXES
-    if not (where is None and np.dtype(x.dtype) in dtypes and tuple(axes) == (x.ndim - 1,)
+    if not (where is None and np.dtype(x.dtype) in dtypes(fn) and tuple(axes) == (x.ndim - 1,)
             and x.shape[-1] > 0 and not _off[0]):
         return False
     if on_cpu():

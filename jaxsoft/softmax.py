@@ -451,7 +451,7 @@ def _softmax(x, axes, where, compensate):
                    compensate=compensate and compensated(x.dtype))
         return st.softmax().astype(x.dtype)
 
-    if compensate and kernel.applies(x, axes, where, half=True):
+    if compensate and kernel.applies(x, axes, where, "softmax"):
         # the row kernel (`jaxsoft.kernel`); the formula over the last axis of its input
         return kernel.rows("softmax", x, lambda x: formula(x, (x.ndim - 1,)))
     y = formula(x)
@@ -470,11 +470,11 @@ def _softmax_jvp(axes, compensate, primals, tangents):
         x_dot.dtype)
 
 
-def _half_kernel(x, axes, where):
-    """Whether a bfloat16/float16 `x` goes to the row kernel as it is: read and written in
-    its format, converted in registers (a float32 copy written first was what cost the 16-bit
-    rows their time)."""
-    return not compensated(x.dtype) and kernel.applies(x, axes, where, half=True)
+def _half_kernel(x, axes, where, fn):
+    """Whether a bfloat16/float16 `x` goes to the row kernel `fn` as it is: read and written
+    in its format, converted in registers (a float32 copy written first was what cost the
+    16-bit rows their time)."""
+    return not compensated(x.dtype) and kernel.applies(x, axes, where, fn)
 
 
 def softmax(x, axis=-1, where=None):
@@ -506,7 +506,7 @@ def softmax(x, axis=-1, where=None):
       Array([0.09003057, 0.24472848, 0.66524094], dtype=float32)
     """
     x, axes, where = _prepare(x, axis, where, "softmax")
-    if _half_kernel(x, axes, where):
+    if _half_kernel(x, axes, where, "softmax"):
         return _softmax(x, axes, where, True)
     return _softmax(_checks.upcast(x), axes, where, compensated(x.dtype)).astype(x.dtype)
 
@@ -523,7 +523,7 @@ def _log_softmax(x, axes, where, compensate):
                    rows_kernel=False)
         return st.log_softmax().astype(x.dtype)
 
-    if compensate and kernel.applies(x, axes, where, half=True):
+    if compensate and kernel.applies(x, axes, where, "log_softmax"):
         # the row kernel (`jaxsoft.kernel`); the formula over the last axis of its input
         return kernel.rows("log_softmax", x, lambda x: formula(x, (x.ndim - 1,)))
     y = formula(x)
@@ -535,8 +535,8 @@ def _log_softmax_jvp(axes, compensate, primals, tangents):
     x, where = primals
     x_dot, _ = tangents
     y = _log_softmax(x, axes, where, compensate)
-    if (compensate and kernel.on_cpu() and kernel.applies(x, axes, where)
-            and x.dtype == jnp.float32 and x.shape[-1] <= GRAD_KERNEL_WIDTH):
+    if (compensate and kernel.on_cpu() and kernel.applies(x, axes, where, "log_softmax_grad")
+            and x.shape[-1] <= GRAD_KERNEL_WIDTH):
         # reverse mode: ct − e^{y}·Σ ct in one pass of the CPU kernel (`kernel.linear`)
         return y, kernel.linear(_log_softmax_grad, _log_softmax_tangent, (y,), x_dot)
 
@@ -602,7 +602,7 @@ def log_softmax(x, axis=-1, where=None):
       Array([-4.248354e-18, -4.000000e+01], dtype=float32)
     """
     x, axes, where = _prepare(x, axis, where, "log_softmax")
-    if _half_kernel(x, axes, where):
+    if _half_kernel(x, axes, where, "log_softmax"):
         return _log_softmax(x, axes, where, True)
     return _log_softmax(_checks.upcast(x), axes, where, compensated(x.dtype)).astype(x.dtype)
 
