@@ -219,12 +219,12 @@ def _ce_int_jvp(opts, primals, tangents):
             # ⟨g, ż⟩, whose transpose writes ct·g in the kernel's pass
             return kernel.gradient_dot(_int_grad_times, _int_grad_reference,
                                        (x, lab, m, log1p_s, a, b, c), x_dot)
-        # Σ_j (a·p_j − c)·ż_j − b·ż_y: its transpose adds −b·ct at the label in place (a
-        # scatter, see `_int_grad`; on a GPU a compare with an iota).
-        dense = probs(x, m, log1p_s, where) * a - c
-        if on_gpu():
-            return jnp.sum((dense - jnp.where(_is_label(x.shape, lab, axis), b, 0)) * x_dot,
+        if on_gpu():  # Σ_j g_j·ż_j, the one-hot part of g a compare with an iota there
+            return jnp.sum(_int_grad(x, lab, m, log1p_s, a, b, c, axis, where) * x_dot,
                            axis=axis)
+        # Σ_j (a·p_j − c)·ż_j − b·ż_y: its transpose adds −b·ct at the label in place (a
+        # scatter, see `_int_grad`).
+        dense = probs(x, m, log1p_s, where) * a - c
         x_dot_y = jnp.take_along_axis(x_dot, lab, axis, mode="promise_in_bounds")
         return jnp.sum(dense * x_dot, axis=axis) - jnp.squeeze(b * x_dot_y, axis)
 
