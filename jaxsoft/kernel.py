@@ -75,6 +75,8 @@ HALF = {np.dtype(jax.numpy.bfloat16): "BF16", np.dtype(np.float16): "F16"}
 HALF_SYMBOLS = ("softmax", "log_softmax")
 # float32 only: for float64 its glibc scalar exp took 2.3× XLA's pass (65536×10, measured)
 F32_ONLY = ("log_softmax_grad",)
+# each entry from its row's values alone: on a GPU in column blocks (`jaxsoft.gpu.call`)
+ELEMENTWISE = ("int_grad", "soft_grad")
 
 
 def dtypes(fn: str) -> dict:
@@ -84,8 +86,6 @@ def dtypes(fn: str) -> dict:
         return {np.dtype(np.float32): "F32"}
     return {**SUFFIXES, **(HALF if fn in HALF_SYMBOLS else {})}
 
-# each entry from its row's values alone: on a GPU in column blocks (`jaxsoft.gpu.call`)
-ELEMENTWISE = ("int_grad", "soft_grad")
 
 _log = logging.getLogger(__name__)
 _off = [os.environ.get("JAXSOFT_KERNEL", "1") == "0"]
