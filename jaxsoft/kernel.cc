@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 
 #include "xla/ffi/api/ffi.h"
 
@@ -696,24 +697,54 @@ struct F16 {
   }
 };
 
-// A float32 row function over 16-bit rows: blocks of rows (about 64 KiB of float32, a multiple
-// of 16 rows where that many fit, for the narrow rows' 16 at a time) converted into a float32
-// buffer, computed as float32 rows, and rounded once into the output.
-template <typename H, void (*rows_fn)(const float*, float*, int64_t, int64_t, int64_t)>
-void half_rows(const uint16_t* x, uint16_t* y, int64_t r0, int64_t r1, int64_t c) {
+// 16-bit rows in blocks (about 64 KiB of float32, a multiple of 16 rows where that many fit,
+// for the narrow rows' 16 at a time): each block converted into a float32 buffer xs, computed
+// by f(xs, ys, b, n) (its rows b .. b + n, n of them) and, where y is given, ys rounded once
+// into y.
+template <typename H, typename F>
+void half_blocks(const uint16_t* x, uint16_t* y, int64_t r0, int64_t r1, int64_t c, F f) {
   int64_t block = std::max<int64_t>(1, 16384 / std::max<int64_t>(c, 1));
   if (block >= 16) block -= block % 16;
-  std::unique_ptr<float[]> xs(new float[block * c]), ys(new float[block * c]);
+  std::unique_ptr<float[]> xs(new float[block * c]), ys(new float[y ? block * c : 0]);
   for (int64_t b = r0; b < r1; b += block) {
-    int64_t size = std::min(block, r1 - b) * c;
+    int64_t n = std::min(block, r1 - b), size = n * c;
     const uint16_t* xb = x + b * c;
-    uint16_t* yb = y + b * c;
     for (int64_t j = 0; j < size; j += 16)
       _mm512_mask_storeu_ps(xs.get() + j, tail(size - j), H::load(xb + j, tail(size - j)));
-    rows_fn(xs.get(), ys.get(), 0, std::min(block, r1 - b), c);
+    f(xs.get(), ys.get(), b, n);
+    if (!y) continue;
+    uint16_t* yb = y + b * c;
     for (int64_t j = 0; j < size; j += 16)
       H::store(yb + j, tail(size - j), _mm512_maskz_loadu_ps(tail(size - j), ys.get() + j));
   }
+}
+
+// A float32 row function over 16-bit rows, rounded once into the 16-bit output.
+template <typename H, void (*rows_fn)(const float*, float*, int64_t, int64_t, int64_t)>
+void half_rows(const uint16_t* x, uint16_t* y, int64_t r0, int64_t r1, int64_t c) {
+  half_blocks<H>(x, y, r0, r1, c, [c](const float* xs, float* ys, int64_t, int64_t n) {
+    rows_fn(xs, ys, 0, n, c);
+  });
+}
+
+// The row statistics of 16-bit rows, as float32 (those of the rows' exact float32 values).
+template <typename H>
+void half_stats(const uint16_t* x, float* m, float* l, float* lse, int64_t r0, int64_t r1,
+                int64_t c) {
+  half_blocks<H>(x, nullptr, r0, r1, c, [=](const float* xs, float*, int64_t b, int64_t n) {
+    stats_rows_f32(xs, m + b, l + b, lse + b, 0, n, c);
+  });
+}
+
+// The integer-label gradient of 16-bit logits, computed in float32 (row values a, b, c, m, l
+// in float32) and rounded once.
+template <typename H>
+void half_int_grad(const uint16_t* x, const int32_t* y, const float* m, const float* l,
+                   const float* a, const float* b, const float* c, uint16_t* g, int64_t r0,
+                   int64_t r1, int64_t cols) {
+  half_blocks<H>(x, g, r0, r1, cols, [=](const float* xs, float* gs, int64_t i, int64_t n) {
+    int_grad_rows_f32(xs, y + i, m + i, l + i, a + i, b + i, c + i, gs, 0, n, cols);
+  });
 }
 
 // ------------------------------------------------------------------------------ threading
@@ -787,14 +818,25 @@ ffi::Error HalfRows(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<D>
   return ffi::Error::Success();
 }
 
-// (m, log1p(s), logsumexp) of every row, each of the leading shape with a trailing 1.
-template <ffi::DataType D,
-          void (*rows_fn)(const T<D>*, T<D>*, T<D>*, T<D>*, int64_t, int64_t, int64_t)>
-ffi::Error Stats(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<D> m,
-                 ffi::ResultBuffer<D> l, ffi::ResultBuffer<D> lse) {
+// x's entries as the row function reads them: its native type, or uint16_t for bfloat16 and
+// float16 (whose native types the row functions do not use; BF16 and F16 convert them).
+template <ffi::DataType D>
+using In = std::conditional_t<D == ffi::BF16 || D == ffi::F16, uint16_t, T<D>>;
+
+template <ffi::DataType D, typename B>
+In<D>* entries(B& buffer) {
+  return reinterpret_cast<In<D>*>(buffer.untyped_data());
+}
+
+// (m, log1p(s), logsumexp) of every row, each of the leading shape with a trailing 1, in R
+// (x's type, float32 for 16-bit x).
+template <ffi::DataType D, ffi::DataType R,
+          void (*rows_fn)(const In<D>*, T<R>*, T<R>*, T<R>*, int64_t, int64_t, int64_t)>
+ffi::Error Stats(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<R> m,
+                 ffi::ResultBuffer<R> l, ffi::ResultBuffer<R> lse) {
   int64_t c = row_width(x.dimensions());
-  const T<D>* xp = x.typed_data();
-  T<D>*mp = m->typed_data(), *lp = l->typed_data(), *sp = lse->typed_data();
+  const In<D>* xp = entries<D>(x);
+  T<R>*mp = m->typed_data(), *lp = l->typed_data(), *sp = lse->typed_data();
   parallel_rows(pool, c ? x.element_count() / c : 0, c,
                 [=](int64_t r0, int64_t r1) { rows_fn(xp, mp, lp, sp, r0, r1, c); });
   return ffi::Error::Success();
@@ -817,19 +859,21 @@ ffi::Error SoftCrossEntropy(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<
   return ffi::Error::Success();
 }
 
-// The integer-label gradient: x, labels (int32, one a row), then m, l, a, b, c (one a row).
-template <ffi::DataType D, void (*rows_fn)(const T<D>*, const int32_t*, const T<D>*, const T<D>*,
-                                           const T<D>*, const T<D>*, const T<D>*, T<D>*, int64_t,
-                                           int64_t, int64_t)>
+// The integer-label gradient: x, labels (int32, one a row), then m, l, a, b, c (one a row, in
+// R: x's type, float32 for 16-bit x); the gradient in x's type.
+template <ffi::DataType D, ffi::DataType R,
+          void (*rows_fn)(const In<D>*, const int32_t*, const T<R>*, const T<R>*, const T<R>*,
+                          const T<R>*, const T<R>*, In<D>*, int64_t, int64_t, int64_t)>
 ffi::Error IntGrad(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<ffi::S32> y,
-                   ffi::Buffer<D> m, ffi::Buffer<D> l, ffi::Buffer<D> a, ffi::Buffer<D> b,
-                   ffi::Buffer<D> c, ffi::ResultBuffer<D> g) {
+                   ffi::Buffer<R> m, ffi::Buffer<R> l, ffi::Buffer<R> a, ffi::Buffer<R> b,
+                   ffi::Buffer<R> c, ffi::ResultBuffer<D> g) {
   int64_t cols = row_width(x.dimensions());
-  const T<D>*xp = x.typed_data(), *mp = m.typed_data(), *lp = l.typed_data(),
-             *ap = a.typed_data(), *bp = b.typed_data(), *cp = c.typed_data();
+  const In<D>* xp = entries<D>(x);
+  const T<R>*mp = m.typed_data(), *lp = l.typed_data(), *ap = a.typed_data(),
+             *bp = b.typed_data(), *cp = c.typed_data();
   const int32_t* yp = y.typed_data();
-  T<D>* gp = g->typed_data();
-  advise_huge_pages(gp, x.element_count() * sizeof(T<D>));
+  In<D>* gp = entries<D>(*g);
+  advise_huge_pages(gp, x.element_count() * sizeof(In<D>));
   parallel_rows(pool, cols ? x.element_count() / cols : 0, cols, [=](int64_t r0, int64_t r1) {
     rows_fn(xp, yp, mp, lp, ap, bp, cp, gp, r0, r1, cols);
   });
@@ -877,12 +921,16 @@ constexpr auto SoftmaxBF16Impl = HalfRows<ffi::BF16, half_rows<BF16, softmax_row
 constexpr auto SoftmaxF16Impl = HalfRows<ffi::F16, half_rows<F16, softmax_rows_f32>>;
 constexpr auto LogSoftmaxBF16Impl = HalfRows<ffi::BF16, half_rows<BF16, log_softmax_rows_f32>>;
 constexpr auto LogSoftmaxF16Impl = HalfRows<ffi::F16, half_rows<F16, log_softmax_rows_f32>>;
-constexpr auto StatsF32Impl = Stats<ffi::F32, stats_rows_f32>;
-constexpr auto StatsF64Impl = Stats<ffi::F64, stats_rows_f64>;
+constexpr auto StatsF32Impl = Stats<ffi::F32, ffi::F32, stats_rows_f32>;
+constexpr auto StatsF64Impl = Stats<ffi::F64, ffi::F64, stats_rows_f64>;
+constexpr auto StatsBF16Impl = Stats<ffi::BF16, ffi::F32, half_stats<BF16>>;
+constexpr auto StatsF16Impl = Stats<ffi::F16, ffi::F32, half_stats<F16>>;
 constexpr auto SoftCrossEntropyF32Impl = SoftCrossEntropy<ffi::F32, soft_ce_rows_f32>;
 constexpr auto SoftCrossEntropyF64Impl = SoftCrossEntropy<ffi::F64, soft_ce_rows_f64>;
-constexpr auto IntGradF32Impl = IntGrad<ffi::F32, int_grad_rows_f32>;
-constexpr auto IntGradF64Impl = IntGrad<ffi::F64, int_grad_rows_f64>;
+constexpr auto IntGradF32Impl = IntGrad<ffi::F32, ffi::F32, int_grad_rows_f32>;
+constexpr auto IntGradF64Impl = IntGrad<ffi::F64, ffi::F64, int_grad_rows_f64>;
+constexpr auto IntGradBF16Impl = IntGrad<ffi::BF16, ffi::F32, half_int_grad<BF16>>;
+constexpr auto IntGradF16Impl = IntGrad<ffi::F16, ffi::F32, half_int_grad<F16>>;
 constexpr auto SoftGradF32Impl = SoftGrad<ffi::F32, soft_grad_rows_f32>;
 constexpr auto SoftGradF64Impl = SoftGrad<ffi::F64, soft_grad_rows_f64>;
 constexpr auto LogSoftmaxGradF32Impl = LogSoftmaxGrad<ffi::F32, log_softmax_grad_rows_f32>;
@@ -890,19 +938,19 @@ constexpr auto LogSoftmaxGradF32Impl = LogSoftmaxGrad<ffi::F32, log_softmax_grad
 }  // namespace
 
 #define ROWS(D) ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
-#define STATS(D)                                                                       \
-  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>() \
-      .Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
+#define STATS(D, R)                                                                    \
+  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<R>>() \
+      .Ret<ffi::Buffer<R>>().Ret<ffi::Buffer<R>>()
 
 #define SOFT_CE(D)                                                                      \
   ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()    \
       .Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()                 \
       .Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
 
-#define INT_GRAD(D)                                                                      \
+#define INT_GRAD(D, R)                                                                   \
   ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<ffi::S32>>() \
-      .Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()                   \
-      .Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
+      .Arg<ffi::Buffer<R>>().Arg<ffi::Buffer<R>>().Arg<ffi::Buffer<R>>()                   \
+      .Arg<ffi::Buffer<R>>().Arg<ffi::Buffer<R>>().Ret<ffi::Buffer<D>>()
 #define SOFT_GRAD(D)                                                                      \
   ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()      \
       .Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()                   \
@@ -919,12 +967,16 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxBF16, SoftmaxBF16Impl, ROWS(ffi::BF16));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF16, SoftmaxF16Impl, ROWS(ffi::F16));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxBF16, LogSoftmaxBF16Impl, ROWS(ffi::BF16));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxF16, LogSoftmaxF16Impl, ROWS(ffi::F16));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF32, StatsF32Impl, STATS(ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF64, StatsF64Impl, STATS(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF32, StatsF32Impl, STATS(ffi::F32, ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF64, StatsF64Impl, STATS(ffi::F64, ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsBF16, StatsBF16Impl, STATS(ffi::BF16, ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF16, StatsF16Impl, STATS(ffi::F16, ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF32, SoftCrossEntropyF32Impl, SOFT_CE(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF64, SoftCrossEntropyF64Impl, SOFT_CE(ffi::F64));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF32, IntGradF32Impl, INT_GRAD(ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF64, IntGradF64Impl, INT_GRAD(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF32, IntGradF32Impl, INT_GRAD(ffi::F32, ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF64, IntGradF64Impl, INT_GRAD(ffi::F64, ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradBF16, IntGradBF16Impl, INT_GRAD(ffi::BF16, ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF16, IntGradF16Impl, INT_GRAD(ffi::F16, ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF32, SoftGradF32Impl, SOFT_GRAD(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF64, SoftGradF64Impl, SOFT_GRAD(ffi::F64));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxGradF32, LogSoftmaxGradF32Impl, LSM_GRAD(ffi::F32));

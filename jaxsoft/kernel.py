@@ -22,9 +22,12 @@ Used for float32/float64 over the last axis without `where`, when the jit target
 (`jax.lax.platform_dependent`: other backends lower the jnp formula): by `jaxsoft.softmax`,
 `log_softmax`, `logsumexp` and the forwards of the integer-label and the soft-label
 cross-entropy (whose kernel also forms the loss, Σ_j y_j·(log1p(s) + (m − x_j)) in the wider
-format, reading x and y once: ≤ 1 ulp; not over many narrow rows, `softmax.narrow`). Everything
-else, and every machine where the kernel cannot be built, takes the jnp formulas of
-`jaxsoft.softmax` (same conventions; softmax 5–7 ulp on wide rows).
+format, reading x and y once: ≤ 1 ulp; not over many narrow rows, `softmax.narrow`), and the
+gradients of both. bfloat16/float16 rows are read and written in their format (converted in
+registers, computed as float32 rows) by softmax, log_softmax and, on the CPU, the integer-label
+cross-entropy's statistics and gradient (float32 row values). Everything else, and every
+machine where the kernel cannot be built, takes the jnp formulas of `jaxsoft.softmax` (same
+conventions; softmax 5–7 ulp on wide rows).
 
 Built at first use with the C++ compiler `$CXX` (default g++; needs AVX-512F and XLA's FFI
 headers, which jaxlib ships) into `$JAXSOFT_CACHE_DIR` (default `$XDG_CACHE_HOME/jaxsoft`,
@@ -61,6 +64,8 @@ import numpy as np
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
+from jaxsoft import _checks
+
 SOURCE = pathlib.Path(__file__).with_name("kernel.cc")
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-mavx512f", "-mavx512bw", "-mavx512vl", "-w")
 SYMBOLS = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "stats": "Stats",
@@ -70,9 +75,11 @@ OUTPUTS = {"stats": 3, "soft_cross_entropy": 5, "int_grad": 0, "soft_grad": 0,
            "log_softmax_grad": 0}  # row results
 # (0: one result of the first array's shape)
 SUFFIXES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
-# softmax and log_softmax also read and write bfloat16/float16 (converted in registers)
+# softmax and log_softmax also read and write bfloat16/float16 (converted in registers); so
+# do the integer-label CE's statistics and gradient, on the CPU only (row values in float32)
 HALF = {np.dtype(jax.numpy.bfloat16): "BF16", np.dtype(np.float16): "F16"}
-HALF_SYMBOLS = ("softmax", "log_softmax")
+HALF_SYMBOLS = ("softmax", "log_softmax", "stats", "int_grad")
+CPU_HALF = ("stats", "int_grad")  # their GPU kernels are not measured in 16 bits
 # float32 only: for float64 its glibc scalar exp took 2.3× XLA's pass (65536×10, measured)
 F32_ONLY = ("log_softmax_grad",)
 # each entry from its row's values alone: on a GPU in column blocks (`jaxsoft.gpu.call`)
@@ -172,9 +179,10 @@ def status() -> str:
 
 def applies(x, axes, where, fn="stats") -> bool:
     """Whether kernel `fn` serves `x` reduced over `axes` now: a dtype it takes (`dtypes`:
-    float32/float64; also bfloat16/float16 for softmax and log_softmax; float32 only for the
-    log_softmax gradient), the last axis, rows of at least one entry (the CPU kernels leave the
-    row statistics of an empty row unwritten), no mask, kernels on.
+    float32/float64; also bfloat16/float16 for softmax and log_softmax, and on the CPU for
+    the statistics and the integer-label gradient; float32 only for the log_softmax
+    gradient), the last axis, rows of at least one entry (the CPU kernels leave the row
+    statistics of an empty row unwritten), no mask, kernels on.
     Where JAX's default backend is the CPU, the compiled kernels (built at the first call);
     on a GPU unless JAXSOFT_GPU_KERNEL=0 (`jaxsoft.gpu.enabled`), or inside `gpu_interpreted`,
     the Pallas kernels of `jaxsoft.gpu` for rows of at most `gpu.MAX_WIDTH` entries and arrays
@@ -187,6 +195,7 @@ def applies(x, axes, where, fn="stats") -> bool:
     from jaxsoft import gpu
 
     return (x.size > 0 and x.shape[-1] <= gpu.MAX_WIDTH
+            and not (fn in CPU_HALF and np.dtype(x.dtype) in HALF)
             and (gpu.enabled() or (_interpret[0] and gpu.available())))
 
 
@@ -276,7 +285,8 @@ def values(fn, fallback, *arrays):
     [..., C]; the others of that shape, or one value a row: [..., 1], integer labels [...]);
     `fallback(*arrays)` on other backends. The caller checks `applies`. Their derivative
     (needed only to differentiate a derivative, e.g. `jax.hessian` of a loss) is that of
-    `fallback`, the jnp formula. Row results have shape [..., 1].
+    `fallback`, the jnp formula. Row results have shape [..., 1] and x's compute dtype
+    (float32 for bfloat16/float16 x, whose other arguments are float32 row values too).
 
       "stats" (x): m = max(max_j x_j, −finfo.max), log1p(s) (0 for an empty row), logsumexp
         (−inf for it); NaN for a row holding NaN or +inf.
@@ -289,7 +299,7 @@ def values(fn, fallback, *arrays):
     x = arrays[0]
     if OUTPUTS[fn] == 0:
         return _call(fn, arrays, jax.typeof(x), fallback)
-    row = jax.typeof(x).update(shape=(*x.shape[:-1], 1))
+    row = jax.typeof(x).update(shape=(*x.shape[:-1], 1), dtype=_checks.compute_dtype(x.dtype))
     return tuple(_call(fn, arrays, (row,) * OUTPUTS[fn], fallback))
 
 
@@ -305,7 +315,9 @@ def gradient_dot(grad, reference, residuals, x_dot):
     the tangent rule of a loss.
 
     Reverse mode transposes it to ct ↦ grad(ct, *residuals), with the cotangent (one value a
-    row) folded into the kernel's row coefficients, so the gradient is written once. As a
+    row) folded into the kernel's row coefficients, so the gradient is written once. The
+    result is in ẋ's compute dtype (float32 for a bfloat16/float16 ẋ, whose gradient the
+    kernel writes in ẋ's dtype from float32 row values). As a
     plain Σ g·ẋ it transposed to ct·g, a second full-size pass after the kernel's (integer-
     label CE value_and_grad on this CPU, interleaved runs, before → after: 1.5–2.4 → 1.2–1.3×
     optax at 4096×1000, 1.2–1.3 → 1.0–1.1× at 65536×10, 0.65–1.27 → 0.50–0.62× at
@@ -337,8 +349,9 @@ def gradient_dot(grad, reference, residuals, x_dot):
 
 def _gradient_dot_impl(*args, grad, reference):
     *residuals, x_dot = args
-    ones = jnp.ones(x_dot.shape[:-1], x_dot.dtype)
-    return jnp.sum(grad(ones, *residuals) * x_dot, axis=-1)
+    dtype = _checks.compute_dtype(x_dot.dtype)
+    ones = jnp.ones(x_dot.shape[:-1], dtype)
+    return jnp.sum(grad(ones, *residuals).astype(dtype) * x_dot.astype(dtype), axis=-1)
 
 
 def _instantiated(primals, tangents):
@@ -352,7 +365,8 @@ def _gradient_dot_jvp(primals, tangents, grad, reference):
     # Through the jnp reference (a derivative of a derivative: not the kernel's business).
     def dot(*args):
         *residuals, x_dot = args
-        return jnp.sum(reference(*residuals) * x_dot, axis=-1)
+        dtype = _checks.compute_dtype(x_dot.dtype)
+        return jnp.sum(reference(*residuals).astype(dtype) * x_dot.astype(dtype), axis=-1)
 
     _, tangent = jax.jvp(dot, primals, _instantiated(primals, tangents))
     return _gradient_dot_p.bind(*primals, grad=grad, reference=reference), tangent
@@ -384,11 +398,12 @@ _gradient_dot_p.def_impl(_gradient_dot_impl)
 
 def _gradient_dot_abstract_eval(*args, grad, reference):
     """x_dot's type less its last axis (shape and sharding; inside `jax.shard_map` it varies
-    over x's manual axes, as the result does)."""
+    over x's manual axes, as the result does), in its compute dtype."""
     x_dot = args[-1]
     spec = (*x_dot.sharding.spec, *(None,) * (x_dot.ndim - len(x_dot.sharding.spec)))
     sharding = x_dot.sharding.update(spec=jax.sharding.PartitionSpec(*spec[:-1]))
-    return x_dot.update(shape=x_dot.shape[:-1], sharding=sharding)
+    return x_dot.update(shape=x_dot.shape[:-1], sharding=sharding,
+                        dtype=_checks.compute_dtype(x_dot.dtype))
 
 
 _gradient_dot_p.def_abstract_eval(_gradient_dot_abstract_eval)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import jaxsoft
-from jaxsoft import kernel
+from jaxsoft import gpu, kernel
 
 NINF, INF, NAN = -np.inf, np.inf, np.nan
 DTYPES = {"f32": np.float32, "f64": np.float64}
@@ -287,6 +287,73 @@ def test_integer_label_gradient_kernel_follows_the_jnp_path(options, name, cols)
 
 
 @needs_kernel
+@pytest.mark.parametrize("cols", [37, 10, 1000])
+@pytest.mark.parametrize("options", INT_OPTIONS, ids=str)
+@pytest.mark.parametrize("name", HALF)
+def test_16_bit_integer_label_cross_entropy_reads_its_format(options, name, cols):
+    """bf16/f16 logits go to the statistics and gradient kernels as they are (float32 row
+    values): the loss and gradient are the float32 ones rounded once, as on the jnp path
+    (which computes on the float32 upcast), conventions included."""
+    dtype = HALF[name]
+    rng = np.random.default_rng(cols)
+    x = np.asarray(3 * rng.standard_normal((4, 30, cols)), np.float32)
+    x[0, :3] = np.array(SPECIAL_ROWS, np.float32)[:3, :1]  # an empty, a +inf and a NaN row
+    x = jnp.asarray(x, dtype)
+    labels = rng.integers(0, cols, (4, 30))
+    labels[1, :3] = [-1, cols, 2]  # invalid (NaN rows), and the ignored class of some options
+    weights = jnp.asarray(rng.standard_normal((4, 30)), jnp.float32)
+
+    def loss(v):
+        per_row = jaxsoft.softmax_cross_entropy_with_integer_labels(v, labels, **options)
+        return jnp.sum(jnp.where(jnp.isfinite(per_row), per_row, 0).astype(jnp.float32)
+                       * weights)
+
+    text = jax.jit(jax.value_and_grad(loss)).lower(x).as_text()
+    suffix = {"bf16": "BF16", "f16": "F16"}[name]
+    assert f"@jaxsoft_Stats{suffix}" in text and f"@jaxsoft_IntGrad{suffix}" in text
+    per_row = jaxsoft.softmax_cross_entropy_with_integer_labels(x, labels, **options)
+    want_row = _jnp(functools.partial(jaxsoft.softmax_cross_entropy_with_integer_labels,
+                                      **options), x, labels)
+    (got_v, got), (want_v, want) = jax.value_and_grad(loss)(x), _jnp(jax.value_and_grad(loss), x)
+    closed = functools.partial(jaxsoft.softmax_cross_entropy_with_integer_labels_grad,
+                               **options)
+    eps = float(jnp.finfo(dtype).eps)
+    for g, w in ((per_row, want_row), (got, want), (closed(x, labels), _jnp(closed, x, labels))):
+        assert g.dtype == dtype
+        g, w = np.asarray(g, np.float64), np.asarray(w, np.float64)
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
+        np.testing.assert_array_equal(g[np.isinf(w)], w[np.isinf(w)])
+        # both round float32 values a few float32 ulp apart: equal, or one unit apart
+        np.testing.assert_allclose(g, w, rtol=eps, atol=eps * 2.0**-7, equal_nan=True)
+    np.testing.assert_allclose(got_v, want_v, rtol=1e-5)
+
+
+@needs_kernel
+def test_16_bit_integer_label_gradient_is_written_once_in_its_format():
+    """No float32 array of the logits' shape in the compiled value_and_grad: the kernels read
+    the bf16 logits and write the bf16 gradient (a float32 upcast written out took 18 passes
+    over memory to optax's 14, 8192×4096)."""
+    x = jnp.asarray(np.random.default_rng(4).standard_normal((64, 300)), jnp.bfloat16)
+    labels = jnp.arange(64) % 300
+    f = jax.value_and_grad(lambda v: jaxsoft.softmax_cross_entropy_with_integer_labels(
+        v, labels, reduction="mean"))
+    entry = jax.jit(f).lower(x).compile().as_text().split("ENTRY")[1]  # the arrays made
+    assert "f32[64,300]" not in entry, entry
+    root = next(line for line in entry.splitlines() if "ROOT" in line)
+    assert "IntGradBF16" in entry and "bf16[64,300]" in root, root
+
+
+def test_16_bit_statistics_kernels_are_the_cpus_only():
+    """On a GPU (here its kernels interpreted) 16-bit logits take the float32 upcast: the
+    Pallas statistics and gradient are not measured in 16 bits (`kernel.CPU_HALF`)."""
+    x = jnp.ones((4, 6), jnp.bfloat16)
+    with kernel.gpu_interpreted():
+        assert not kernel.applies(x, (1,), None, "stats")
+        assert not kernel.applies(x, (1,), None, "int_grad")
+        assert kernel.applies(x.astype(jnp.float32), (1,), None, "stats") == gpu.available()
+
+
+@needs_kernel
 @pytest.mark.parametrize("cols", [37, 10, 16])
 @pytest.mark.parametrize("name", DTYPES)
 def test_soft_label_gradient_kernel_follows_the_jnp_path(name, cols):
@@ -397,7 +464,8 @@ def test_kernel_is_traced_only_where_it_applies():
     mask = jnp.broadcast_to(jnp.arange(6) < 3, (4, 6))
     for f in (*FUNCTIONS.values(), *CE.values()):
         assert not _has_kernel_call(lambda v, f=f: _jnp(f, v), x)
-        half = f in (jaxsoft.softmax, jaxsoft.log_softmax)  # they also read 16-bit formats
+        # they also read 16-bit formats
+        half = f in (jaxsoft.softmax, jaxsoft.log_softmax, CE["integer labels"])
         for dtype in (jnp.bfloat16, jnp.float16):
             assert _has_kernel_call(f, x.astype(dtype)) == (half and kernel.enabled())
         assert _has_kernel_call(f, x) == kernel.enabled()

@@ -27,6 +27,7 @@ from jax.custom_derivatives import SymbolicZero
 from jaxsoft import _checks, gpu, kernel
 from jaxsoft.softmax import (
     Stats,
+    _half_kernel,
     _log_softmax,
     _recomputed,
     _row_result,
@@ -85,7 +86,7 @@ def _ce_int_forward(x, labels, where, opts):
     if z_loss:
         loss = loss + z_loss * st.lse**2
     keep, poison = _row_factor(*_label_flags(lab, classes, ignore_index, where, axis))
-    loss = jnp.where(keep == 0, 0, loss) + poison.astype(x.dtype)
+    loss = jnp.where(keep == 0, 0, loss) + poison.astype(loss.dtype)
     # Row-sized, but a `mean` of it would pull the log1p into XLA's fused reduction, where
     # it ran at ~15 ns a row (65536×10: 0.95 ms of 3): `_row_result` keeps it apart.
     return _row_result(jnp.squeeze(loss, axis)), (st.m, st.log1p_s, st.lse)
@@ -102,9 +103,9 @@ def _class_mean(st, where, axis):
     """(K, Σ_j (z_j − m) / K) over the K unmasked classes (−inf if a logit is −inf)."""
     shift = st.d + st.err
     if where is None:
-        count = jnp.asarray(st.x.shape[axis], st.x.dtype)
+        count = jnp.asarray(st.x.shape[axis], st.m.dtype)
     else:
-        count = jnp.sum(where, axis=axis, keepdims=True).astype(st.x.dtype)
+        count = jnp.sum(where, axis=axis, keepdims=True).astype(st.m.dtype)
         shift = jnp.where(where, shift, 0)
     return count, jnp.sum(shift, axis=axis, keepdims=True) / jnp.maximum(count, 1)
 
@@ -122,7 +123,7 @@ def _int_grad_coefficients(logits, labels, axis, where, smoothing, z_loss, ignor
     m, log1p_s, lse = stats if stats is not None else _row_stats(logits, axis, where)
     keep, poison = _row_factor(*_label_flags(lab, classes, ignore_index, where, axis))
     log1p_s = log1p_s + poison.astype(log1p_s.dtype)
-    row = keep.astype(logits.dtype)
+    row = keep.astype(m.dtype)  # float32 for 16-bit logits (`_half_kernel`)
     a = row
     if z_loss:
         a = row * (1 + 2 * z_loss * jnp.where(jnp.isfinite(lse), lse, 0))
@@ -131,7 +132,7 @@ def _int_grad_coefficients(logits, labels, axis, where, smoothing, z_loss, ignor
         if where is None:
             c = row * (smoothing / classes)
         else:
-            count = jnp.sum(where, axis=axis, keepdims=True).astype(logits.dtype)
+            count = jnp.sum(where, axis=axis, keepdims=True).astype(m.dtype)
             c = row * jnp.where(where, smoothing / jnp.maximum(count, 1), 0)
     return m, log1p_s, a, (1 - smoothing) * row, c, jnp.clip(lab, 0, classes - 1)
 
@@ -164,7 +165,7 @@ def _int_grad_kernel(x, lab, m, log1p_s, a, b, c):
     """`_int_grad` over the last axis as the row kernel (`jaxsoft.kernel`, "int_grad"): it
     writes the gradient once (on CPU into huge pages: a fresh gradient's 4 KiB page faults
     cost more than its arithmetic)."""
-    c = jnp.broadcast_to(jnp.asarray(c, x.dtype), a.shape)
+    c = jnp.broadcast_to(jnp.asarray(c, a.dtype), a.shape)
     return kernel.values("int_grad", _int_grad_rows, x, lab[..., 0].astype(jnp.int32), m,
                          log1p_s, a, b, c)
 
@@ -182,9 +183,11 @@ def _int_grad_reference(x, lab, m, log1p_s, a, b, c):
 def _int_grad_rows(x, y, m, log1p_s, a, b, c):
     """`_int_grad` over the last axis with integer labels y [...], the one-hot part a
     compare with an iota: the kernels' formula (the body of the GPU kernel, where a scatter
-    does not lower and a compare costs nothing; `jaxsoft.gpu`)."""
-    return probs(x, m, log1p_s) * a - c - jnp.where(_is_label(x.shape, y[..., None], x.ndim - 1),
-                                                    b, 0)
+    does not lower and a compare costs nothing; `jaxsoft.gpu`), in x's dtype (computed in
+    the row values' float32 for 16-bit x)."""
+    g = probs(x, m, log1p_s) * a - c - jnp.where(_is_label(x.shape, y[..., None], x.ndim - 1),
+                                                 b, 0)
+    return g.astype(x.dtype)
 
 
 def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, where=None,
@@ -193,15 +196,16 @@ def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, w
     r"""Closed-form ∂CE/∂z for integer labels: softmax(z)·(1 + 2·z_loss·lse) − target.
 
     target = (1 − α)·onehot(y) + α/K on the K unmasked classes; rows with an ignored label or
-    no unmasked class get 0, rows with an invalid label get NaN. Shape of `logits`.
+    no unmasked class get 0, rows with an invalid label get NaN. Shape and dtype of
+    `logits` (bf16/f16 computed in float32, rounded once).
     """
     axis = _checks.class_axis(logits, axis, "softmax_cross_entropy_with_integer_labels_grad")
-    m, log1p_s, a, b, c, lab = _int_grad_coefficients(logits, labels, axis, where,
-                                                      label_smoothing, z_loss, ignore_index,
-                                                      stats)
-    if _kernel(logits, axis, where):
-        return _int_grad_kernel(logits, lab, m, log1p_s, a, b, c)
-    return _int_grad(logits, lab, m, log1p_s, a, b, c, axis, where)
+    x = logits if _half_kernel(logits, (axis,), where, "int_grad") else _checks.upcast(logits)
+    m, log1p_s, a, b, c, lab = _int_grad_coefficients(x, labels, axis, where, label_smoothing,
+                                                      z_loss, ignore_index, stats)
+    if _kernel(x, axis, where):
+        return _int_grad_kernel(x, lab, m, log1p_s, a, b, c)
+    return _int_grad(x, lab, m, log1p_s, a, b, c, axis, where).astype(logits.dtype)
 
 
 @_ce_int.defjvp
@@ -214,8 +218,8 @@ def _ce_int_jvp(opts, primals, tangents):
     def tangent(x, labels, where, stats, x_dot):
         m, log1p_s, a, b, c, lab = _int_grad_coefficients(x, labels, axis, where, smoothing,
                                                           z_loss, ignore_index, stats)
-        if compensate and _kernel(x, axis, where):  # not bf16/f16: `_ce_soft_jvp`
-            c = jnp.broadcast_to(jnp.asarray(c, x.dtype), a.shape)
+        if compensate and _kernel(x, axis, where):  # bf16/f16 x only where the kernels read it
+            c = jnp.broadcast_to(jnp.asarray(c, a.dtype), a.shape)
             # ⟨g, ż⟩, whose transpose writes ct·g in the kernel's pass
             return kernel.gradient_dot(_int_grad_times, _int_grad_reference,
                                        (x, lab, m, log1p_s, a, b, c), x_dot)
@@ -297,9 +301,12 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
         if where is not None:
             _checks.runtime_check(jnp.any(where, axis=axis), f"{fn}: a row of `where` is all "
                                   "False (no class to predict)")
+    # 16-bit logits as they are where the row kernels read them (statistics and gradient in
+    # float32 from registers: the float32 copy written out was what cost their time)
+    half = _half_kernel(logits, (axis,), where, "int_grad")
     opts = (axis, float(label_smoothing), float(z_loss), ignore_index,
-            compensated(logits.dtype))
-    loss = _ce_int(_checks.upcast(logits), labels, where, opts)
+            half or compensated(logits.dtype))
+    loss = _ce_int(logits if half else _checks.upcast(logits), labels, where, opts)
     counted = jnp.ones(labels.shape, bool)
     if ignore_index is not None:
         counted = labels != ignore_index
