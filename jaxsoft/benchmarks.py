@@ -292,7 +292,8 @@ WORKLOADS = (
     Workload("CE one-hot value_and_grad", _each(_mean, {
         "jaxsoft": jaxsoft.softmax_cross_entropy,
         "optax": optax.losses.softmax_cross_entropy,
-        "torch": _torch_f("cross_entropy")}), ("z", "onehot"), grad=True, arrays=3),
+        "torch": _torch_f("cross_entropy")}), ("z", "onehot"), grad=True, arrays=3,
+        dtypes=F32_BF16),
     Workload("sigmoid BCE value_and_grad", _each(_mean, {
         "jaxsoft": jaxsoft.sigmoid_binary_cross_entropy,
         "optax": optax.losses.sigmoid_binary_cross_entropy,

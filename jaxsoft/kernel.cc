@@ -698,53 +698,80 @@ struct F16 {
 };
 
 // 16-bit rows in blocks (about 64 KiB of float32, a multiple of 16 rows where that many fit,
-// for the narrow rows' 16 at a time): each block converted into a float32 buffer xs, computed
-// by f(xs, ys, b, n) (its rows b .. b + n, n of them) and, where y is given, ys rounded once
-// into y.
+// for the narrow rows' 16 at a time): each block of x (and of a second input y, where given)
+// converted into a float32 buffer, computed by f(xs, ys, outs, b, n) (its rows b .. b + n, n
+// of them) and, where out is given, outs rounded once into out.
 template <typename H, typename F>
-void half_blocks(const uint16_t* x, uint16_t* y, int64_t r0, int64_t r1, int64_t c, F f) {
+void half_blocks(const uint16_t* x, const uint16_t* y, uint16_t* out, int64_t r0, int64_t r1,
+                 int64_t c, F f) {
   int64_t block = std::max<int64_t>(1, 16384 / std::max<int64_t>(c, 1));
   if (block >= 16) block -= block % 16;
-  std::unique_ptr<float[]> xs(new float[block * c]), ys(new float[y ? block * c : 0]);
+  std::unique_ptr<float[]> xs(new float[block * c]), ys(new float[y ? block * c : 0]),
+      outs(new float[out ? block * c : 0]);
+  auto load = [](const uint16_t* from, float* to, int64_t size) {
+    for (int64_t j = 0; j < size; j += 16)
+      _mm512_mask_storeu_ps(to + j, tail(size - j), H::load(from + j, tail(size - j)));
+  };
   for (int64_t b = r0; b < r1; b += block) {
     int64_t n = std::min(block, r1 - b), size = n * c;
-    const uint16_t* xb = x + b * c;
+    load(x + b * c, xs.get(), size);
+    if (y) load(y + b * c, ys.get(), size);
+    f(xs.get(), ys.get(), outs.get(), b, n);
+    if (!out) continue;
+    uint16_t* ob = out + b * c;
     for (int64_t j = 0; j < size; j += 16)
-      _mm512_mask_storeu_ps(xs.get() + j, tail(size - j), H::load(xb + j, tail(size - j)));
-    f(xs.get(), ys.get(), b, n);
-    if (!y) continue;
-    uint16_t* yb = y + b * c;
-    for (int64_t j = 0; j < size; j += 16)
-      H::store(yb + j, tail(size - j), _mm512_maskz_loadu_ps(tail(size - j), ys.get() + j));
+      H::store(ob + j, tail(size - j), _mm512_maskz_loadu_ps(tail(size - j), outs.get() + j));
   }
 }
 
 // A float32 row function over 16-bit rows, rounded once into the 16-bit output.
 template <typename H, void (*rows_fn)(const float*, float*, int64_t, int64_t, int64_t)>
 void half_rows(const uint16_t* x, uint16_t* y, int64_t r0, int64_t r1, int64_t c) {
-  half_blocks<H>(x, y, r0, r1, c, [c](const float* xs, float* ys, int64_t, int64_t n) {
-    rows_fn(xs, ys, 0, n, c);
-  });
+  half_blocks<H>(x, nullptr, y, r0, r1, c,
+                 [c](const float* xs, const float*, float* ys, int64_t, int64_t n) {
+                   rows_fn(xs, ys, 0, n, c);
+                 });
 }
 
-// The row statistics of 16-bit rows, as float32 (those of the rows' exact float32 values).
+// The cross-entropies' row functions over 16-bit logits (and labels): computed as float32
+// rows with float32 row values, the gradients rounded once into the 16-bit output.
 template <typename H>
 void half_stats(const uint16_t* x, float* m, float* l, float* lse, int64_t r0, int64_t r1,
                 int64_t c) {
-  half_blocks<H>(x, nullptr, r0, r1, c, [=](const float* xs, float*, int64_t b, int64_t n) {
-    stats_rows_f32(xs, m + b, l + b, lse + b, 0, n, c);
-  });
+  half_blocks<H>(x, nullptr, nullptr, r0, r1, c,
+                 [=](const float* xs, const float*, float*, int64_t b, int64_t n) {
+                   stats_rows_f32(xs, m + b, l + b, lse + b, 0, n, c);
+                 });
 }
 
-// The integer-label gradient of 16-bit logits, computed in float32 (row values a, b, c, m, l
-// in float32) and rounded once.
+template <typename H>
+void half_soft_ce(const uint16_t* x, const uint16_t* y, float* loss, float* m, float* l,
+                  float* lse, float* mass, int64_t r0, int64_t r1, int64_t c) {
+  half_blocks<H>(x, y, nullptr, r0, r1, c,
+                 [=](const float* xs, const float* ys, float*, int64_t b, int64_t n) {
+                   soft_ce_rows_f32(xs, ys, loss + b, m + b, l + b, lse + b, mass + b, 0, n, c);
+                 });
+}
+
 template <typename H>
 void half_int_grad(const uint16_t* x, const int32_t* y, const float* m, const float* l,
                    const float* a, const float* b, const float* c, uint16_t* g, int64_t r0,
                    int64_t r1, int64_t cols) {
-  half_blocks<H>(x, g, r0, r1, cols, [=](const float* xs, float* gs, int64_t i, int64_t n) {
-    int_grad_rows_f32(xs, y + i, m + i, l + i, a + i, b + i, c + i, gs, 0, n, cols);
-  });
+  half_blocks<H>(x, nullptr, g, r0, r1, cols,
+                 [=](const float* xs, const float*, float* gs, int64_t i, int64_t n) {
+                   int_grad_rows_f32(xs, y + i, m + i, l + i, a + i, b + i, c + i, gs, 0, n,
+                                     cols);
+                 });
+}
+
+template <typename H>
+void half_soft_grad(const uint16_t* x, const uint16_t* y, const float* m, const float* l,
+                    const float* a, const float* b, uint16_t* g, int64_t r0, int64_t r1,
+                    int64_t cols) {
+  half_blocks<H>(x, y, g, r0, r1, cols,
+                 [=](const float* xs, const float* ys, float* gs, int64_t i, int64_t n) {
+                   soft_grad_rows_f32(xs, ys, m + i, l + i, a + i, b + i, gs, 0, n, cols);
+                 });
 }
 
 // ------------------------------------------------------------------------------ threading
@@ -842,16 +869,18 @@ ffi::Error Stats(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<R> m,
   return ffi::Error::Success();
 }
 
-// (loss, m, log1p(s), logsumexp, mass) of every row of x with soft labels y (x's shape).
-template <ffi::DataType D, void (*rows_fn)(const T<D>*, const T<D>*, T<D>*, T<D>*, T<D>*,
-                                           T<D>*, T<D>*, int64_t, int64_t, int64_t)>
+// (loss, m, log1p(s), logsumexp, mass) of every row of x with soft labels y (x's shape and
+// type), in R (x's type, float32 for 16-bit x).
+template <ffi::DataType D, ffi::DataType R,
+          void (*rows_fn)(const In<D>*, const In<D>*, T<R>*, T<R>*, T<R>*, T<R>*, T<R>*, int64_t,
+                          int64_t, int64_t)>
 ffi::Error SoftCrossEntropy(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<D> y,
-                            ffi::ResultBuffer<D> loss, ffi::ResultBuffer<D> m,
-                            ffi::ResultBuffer<D> l, ffi::ResultBuffer<D> lse,
-                            ffi::ResultBuffer<D> mass) {
+                            ffi::ResultBuffer<R> loss, ffi::ResultBuffer<R> m,
+                            ffi::ResultBuffer<R> l, ffi::ResultBuffer<R> lse,
+                            ffi::ResultBuffer<R> mass) {
   int64_t c = row_width(x.dimensions());
-  const T<D>*xp = x.typed_data(), *yp = y.typed_data();
-  T<D>*out[5] = {loss->typed_data(), m->typed_data(), l->typed_data(), lse->typed_data(),
+  const In<D>*xp = entries<D>(x), *yp = entries<D>(y);
+  T<R>*out[5] = {loss->typed_data(), m->typed_data(), l->typed_data(), lse->typed_data(),
                  mass->typed_data()};
   parallel_rows(pool, c ? x.element_count() / c : 0, 2 * c, [=](int64_t r0, int64_t r1) {
     rows_fn(xp, yp, out[0], out[1], out[2], out[3], out[4], r0, r1, c);
@@ -880,18 +909,20 @@ ffi::Error IntGrad(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<ffi::S32>
   return ffi::Error::Success();
 }
 
-// The soft-label gradient: x, y (x's shape), then m, l, a, b (one a row).
-template <ffi::DataType D,
-          void (*rows_fn)(const T<D>*, const T<D>*, const T<D>*, const T<D>*, const T<D>*,
-                          const T<D>*, T<D>*, int64_t, int64_t, int64_t)>
-ffi::Error SoftGrad(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<D> y, ffi::Buffer<D> m,
-                    ffi::Buffer<D> l, ffi::Buffer<D> a, ffi::Buffer<D> b,
+// The soft-label gradient: x, y (x's shape and type), then m, l, a, b (one a row, in R: x's
+// type, float32 for 16-bit x); the gradient in x's type.
+template <ffi::DataType D, ffi::DataType R,
+          void (*rows_fn)(const In<D>*, const In<D>*, const T<R>*, const T<R>*, const T<R>*,
+                          const T<R>*, In<D>*, int64_t, int64_t, int64_t)>
+ffi::Error SoftGrad(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<D> y, ffi::Buffer<R> m,
+                    ffi::Buffer<R> l, ffi::Buffer<R> a, ffi::Buffer<R> b,
                     ffi::ResultBuffer<D> g) {
   int64_t cols = row_width(x.dimensions());
-  const T<D>*xp = x.typed_data(), *yp = y.typed_data(), *mp = m.typed_data(),
-             *lp = l.typed_data(), *ap = a.typed_data(), *bp = b.typed_data();
-  T<D>* gp = g->typed_data();
-  advise_huge_pages(gp, x.element_count() * sizeof(T<D>));
+  const In<D>*xp = entries<D>(x), *yp = entries<D>(y);
+  const T<R>*mp = m.typed_data(), *lp = l.typed_data(), *ap = a.typed_data(),
+             *bp = b.typed_data();
+  In<D>* gp = entries<D>(*g);
+  advise_huge_pages(gp, x.element_count() * sizeof(In<D>));
   parallel_rows(pool, cols ? x.element_count() / cols : 0, 2 * cols, [=](int64_t r0, int64_t r1) {
     rows_fn(xp, yp, mp, lp, ap, bp, gp, r0, r1, cols);
   });
@@ -925,14 +956,18 @@ constexpr auto StatsF32Impl = Stats<ffi::F32, ffi::F32, stats_rows_f32>;
 constexpr auto StatsF64Impl = Stats<ffi::F64, ffi::F64, stats_rows_f64>;
 constexpr auto StatsBF16Impl = Stats<ffi::BF16, ffi::F32, half_stats<BF16>>;
 constexpr auto StatsF16Impl = Stats<ffi::F16, ffi::F32, half_stats<F16>>;
-constexpr auto SoftCrossEntropyF32Impl = SoftCrossEntropy<ffi::F32, soft_ce_rows_f32>;
-constexpr auto SoftCrossEntropyF64Impl = SoftCrossEntropy<ffi::F64, soft_ce_rows_f64>;
+constexpr auto SoftCrossEntropyF32Impl = SoftCrossEntropy<ffi::F32, ffi::F32, soft_ce_rows_f32>;
+constexpr auto SoftCrossEntropyF64Impl = SoftCrossEntropy<ffi::F64, ffi::F64, soft_ce_rows_f64>;
+constexpr auto SoftCrossEntropyBF16Impl = SoftCrossEntropy<ffi::BF16, ffi::F32, half_soft_ce<BF16>>;
+constexpr auto SoftCrossEntropyF16Impl = SoftCrossEntropy<ffi::F16, ffi::F32, half_soft_ce<F16>>;
 constexpr auto IntGradF32Impl = IntGrad<ffi::F32, ffi::F32, int_grad_rows_f32>;
 constexpr auto IntGradF64Impl = IntGrad<ffi::F64, ffi::F64, int_grad_rows_f64>;
 constexpr auto IntGradBF16Impl = IntGrad<ffi::BF16, ffi::F32, half_int_grad<BF16>>;
 constexpr auto IntGradF16Impl = IntGrad<ffi::F16, ffi::F32, half_int_grad<F16>>;
-constexpr auto SoftGradF32Impl = SoftGrad<ffi::F32, soft_grad_rows_f32>;
-constexpr auto SoftGradF64Impl = SoftGrad<ffi::F64, soft_grad_rows_f64>;
+constexpr auto SoftGradF32Impl = SoftGrad<ffi::F32, ffi::F32, soft_grad_rows_f32>;
+constexpr auto SoftGradF64Impl = SoftGrad<ffi::F64, ffi::F64, soft_grad_rows_f64>;
+constexpr auto SoftGradBF16Impl = SoftGrad<ffi::BF16, ffi::F32, half_soft_grad<BF16>>;
+constexpr auto SoftGradF16Impl = SoftGrad<ffi::F16, ffi::F32, half_soft_grad<F16>>;
 constexpr auto LogSoftmaxGradF32Impl = LogSoftmaxGrad<ffi::F32, log_softmax_grad_rows_f32>;
 
 }  // namespace
@@ -942,19 +977,19 @@ constexpr auto LogSoftmaxGradF32Impl = LogSoftmaxGrad<ffi::F32, log_softmax_grad
   ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<R>>() \
       .Ret<ffi::Buffer<R>>().Ret<ffi::Buffer<R>>()
 
-#define SOFT_CE(D)                                                                      \
+#define SOFT_CE(D, R)                                                                   \
   ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()    \
-      .Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()                 \
-      .Ret<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
+      .Ret<ffi::Buffer<R>>().Ret<ffi::Buffer<R>>().Ret<ffi::Buffer<R>>()                 \
+      .Ret<ffi::Buffer<R>>().Ret<ffi::Buffer<R>>()
 
 #define INT_GRAD(D, R)                                                                   \
   ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<ffi::S32>>() \
       .Arg<ffi::Buffer<R>>().Arg<ffi::Buffer<R>>().Arg<ffi::Buffer<R>>()                   \
       .Arg<ffi::Buffer<R>>().Arg<ffi::Buffer<R>>().Ret<ffi::Buffer<D>>()
-#define SOFT_GRAD(D)                                                                      \
+#define SOFT_GRAD(D, R)                                                                   \
   ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()      \
-      .Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()                   \
-      .Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
+      .Arg<ffi::Buffer<R>>().Arg<ffi::Buffer<R>>().Arg<ffi::Buffer<R>>()                   \
+      .Arg<ffi::Buffer<R>>().Ret<ffi::Buffer<D>>()
 #define LSM_GRAD(D)                                                                       \
   ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()      \
       .Ret<ffi::Buffer<D>>()
@@ -971,12 +1006,20 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF32, StatsF32Impl, STATS(ffi::F32, ffi::F32))
 XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF64, StatsF64Impl, STATS(ffi::F64, ffi::F64));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsBF16, StatsBF16Impl, STATS(ffi::BF16, ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF16, StatsF16Impl, STATS(ffi::F16, ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF32, SoftCrossEntropyF32Impl, SOFT_CE(ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF64, SoftCrossEntropyF64Impl, SOFT_CE(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF32, SoftCrossEntropyF32Impl,
+                              SOFT_CE(ffi::F32, ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF64, SoftCrossEntropyF64Impl,
+                              SOFT_CE(ffi::F64, ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyBF16, SoftCrossEntropyBF16Impl,
+                              SOFT_CE(ffi::BF16, ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF16, SoftCrossEntropyF16Impl,
+                              SOFT_CE(ffi::F16, ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF32, IntGradF32Impl, INT_GRAD(ffi::F32, ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF64, IntGradF64Impl, INT_GRAD(ffi::F64, ffi::F64));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradBF16, IntGradBF16Impl, INT_GRAD(ffi::BF16, ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF16, IntGradF16Impl, INT_GRAD(ffi::F16, ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF32, SoftGradF32Impl, SOFT_GRAD(ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF64, SoftGradF64Impl, SOFT_GRAD(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF32, SoftGradF32Impl, SOFT_GRAD(ffi::F32, ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF64, SoftGradF64Impl, SOFT_GRAD(ffi::F64, ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradBF16, SoftGradBF16Impl, SOFT_GRAD(ffi::BF16, ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF16, SoftGradF16Impl, SOFT_GRAD(ffi::F16, ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxGradF32, LogSoftmaxGradF32Impl, LSM_GRAD(ffi::F32));

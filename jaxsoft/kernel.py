@@ -24,10 +24,10 @@ Used for float32/float64 over the last axis without `where`, when the jit target
 cross-entropy (whose kernel also forms the loss, Σ_j y_j·(log1p(s) + (m − x_j)) in the wider
 format, reading x and y once: ≤ 1 ulp; not over many narrow rows, `softmax.narrow`), and the
 gradients of both. bfloat16/float16 rows are read and written in their format (converted in
-registers, computed as float32 rows) by softmax, log_softmax and, on the CPU, the integer-label
-cross-entropy's statistics and gradient (float32 row values). Everything else, and every
-machine where the kernel cannot be built, takes the jnp formulas of `jaxsoft.softmax` (same
-conventions; softmax 5–7 ulp on wide rows).
+registers, computed as float32 rows) by softmax, log_softmax and, on the CPU, the
+cross-entropies' kernels (float32 row values; soft labels in the logits' format). Everything
+else, and every machine where the kernel cannot be built, takes the jnp formulas of
+`jaxsoft.softmax` (same conventions; softmax 5–7 ulp on wide rows).
 
 Built at first use with the C++ compiler `$CXX` (default g++; needs AVX-512F and XLA's FFI
 headers, which jaxlib ships) into `$JAXSOFT_CACHE_DIR` (default `$XDG_CACHE_HOME/jaxsoft`,
@@ -76,10 +76,10 @@ OUTPUTS = {"stats": 3, "soft_cross_entropy": 5, "int_grad": 0, "soft_grad": 0,
 # (0: one result of the first array's shape)
 SUFFIXES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
 # softmax and log_softmax also read and write bfloat16/float16 (converted in registers); so
-# do the integer-label CE's statistics and gradient, on the CPU only (row values in float32)
+# do the cross-entropies' kernels, on the CPU only (row values in float32)
 HALF = {np.dtype(jax.numpy.bfloat16): "BF16", np.dtype(np.float16): "F16"}
-HALF_SYMBOLS = ("softmax", "log_softmax", "stats", "int_grad")
-CPU_HALF = ("stats", "int_grad")  # their GPU kernels are not measured in 16 bits
+CPU_HALF = ("stats", "soft_cross_entropy", "int_grad", "soft_grad")  # (GPU: not measured)
+HALF_SYMBOLS = ("softmax", "log_softmax", *CPU_HALF)
 # float32 only: for float64 its glibc scalar exp took 2.3× XLA's pass (65536×10, measured)
 F32_ONLY = ("log_softmax_grad",)
 # each entry from its row's values alone: on a GPU in column blocks (`jaxsoft.gpu.call`)
@@ -180,9 +180,9 @@ def status() -> str:
 def applies(x, axes, where, fn="stats") -> bool:
     """Whether kernel `fn` serves `x` reduced over `axes` now: a dtype it takes (`dtypes`:
     float32/float64; also bfloat16/float16 for softmax and log_softmax, and on the CPU for
-    the statistics and the integer-label gradient; float32 only for the log_softmax
-    gradient), the last axis, rows of at least one entry (the CPU kernels leave the row
-    statistics of an empty row unwritten), no mask, kernels on.
+    the cross-entropies' kernels, `CPU_HALF`; float32 only for the log_softmax gradient),
+    the last axis, rows of at least one entry (the CPU kernels leave the row statistics of an
+    empty row unwritten), no mask, kernels on.
     Where JAX's default backend is the CPU, the compiled kernels (built at the first call);
     on a GPU unless JAXSOFT_GPU_KERNEL=0 (`jaxsoft.gpu.enabled`), or inside `gpu_interpreted`,
     the Pallas kernels of `jaxsoft.gpu` for rows of at most `gpu.MAX_WIDTH` entries and arrays

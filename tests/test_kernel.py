@@ -329,18 +329,60 @@ def test_16_bit_integer_label_cross_entropy_reads_its_format(options, name, cols
 
 
 @needs_kernel
-def test_16_bit_integer_label_gradient_is_written_once_in_its_format():
+@pytest.mark.parametrize("cols", [37, 1000])
+@pytest.mark.parametrize("name", HALF)
+def test_16_bit_soft_label_cross_entropy_reads_its_format(name, cols):
+    """bf16/f16 logits and labels of their format go to the soft-label kernels as they are:
+    loss and both gradients (logits, labels) are the float32 ones rounded once, as on the jnp
+    path, the label conventions (0·log 0 = 0, mass on −inf, labels outside [0, 1]) included."""
+    dtype = HALF[name]
+    rng = np.random.default_rng(cols)
+    x = np.asarray(3 * rng.standard_normal((3, 20, cols)), np.float32)
+    y = _soft_labels((3, 20, cols), np.float32, cols)
+    rows = len(SOFT_LABEL_ROWS)
+    x[0, :rows, :4] = np.array([r[0] for r in SOFT_LABEL_ROWS], np.float32)
+    y[0, :rows] = 0
+    y[0, :rows, :4] = np.array([r[1] for r in SOFT_LABEL_ROWS], np.float32)
+    big = float(jnp.finfo(dtype).max)  # ±3e38 as the format's ±max (float16)
+    x = jnp.asarray(np.where(np.isinf(x), x, np.clip(x, -big, big)), dtype)
+    y = jnp.asarray(y, dtype)
+    f = jaxsoft.softmax_cross_entropy
+
+    def loss(a, b):
+        per_row = f(a, b)
+        return jnp.sum(jnp.where(jnp.isfinite(per_row), per_row, 0).astype(jnp.float32))
+
+    vg = jax.value_and_grad(loss, argnums=(0, 1))
+    text = jax.jit(vg).lower(x, y).as_text()
+    suffix = {"bf16": "BF16", "f16": "F16"}[name]
+    assert f"@jaxsoft_SoftCrossEntropy{suffix}" in text and f"@jaxsoft_SoftGrad{suffix}" in text
+    (got_v, got), (want_v, want) = vg(x, y), _jnp(vg, x, y)
+    grad = jaxsoft.softmax_cross_entropy_grad
+    eps = float(jnp.finfo(dtype).eps)
+    for g, w in ((f(x, y), _jnp(f, x, y)), *zip(got, want, strict=True),
+                 (grad(x, y), _jnp(grad, x, y))):
+        assert g.dtype == dtype
+        g, w = np.asarray(g, np.float64), np.asarray(w, np.float64)
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
+        np.testing.assert_array_equal(g[np.isinf(w)], w[np.isinf(w)])
+        np.testing.assert_allclose(g, w, rtol=eps, atol=eps * 2.0**-7, equal_nan=True)
+    np.testing.assert_allclose(got_v, want_v, rtol=1e-5)
+
+
+@needs_kernel
+@pytest.mark.parametrize("fn", CE)
+def test_16_bit_gradient_is_written_once_in_its_format(fn):
     """No float32 array of the logits' shape in the compiled value_and_grad: the kernels read
-    the bf16 logits and write the bf16 gradient (a float32 upcast written out took 18 passes
-    over memory to optax's 14, 8192×4096)."""
+    the bf16 logits (and labels) and write the bf16 gradient (the integer-label CE's float32
+    upcast written out took 18 passes over memory to optax's 14, 8192×4096)."""
     x = jnp.asarray(np.random.default_rng(4).standard_normal((64, 300)), jnp.bfloat16)
-    labels = jnp.arange(64) % 300
-    f = jax.value_and_grad(lambda v: jaxsoft.softmax_cross_entropy_with_integer_labels(
-        v, labels, reduction="mean"))
+    f = jax.value_and_grad(lambda v: jnp.mean(CE[fn](v)))
     entry = jax.jit(f).lower(x).compile().as_text().split("ENTRY")[1]  # the arrays made
     assert "f32[64,300]" not in entry, entry
     root = next(line for line in entry.splitlines() if "ROOT" in line)
-    assert "IntGradBF16" in entry and "bf16[64,300]" in root, root
+    grad = root.rsplit("%", 1)[1].rstrip(")")  # the tuple's last element: the gradient
+    made = next(line for line in entry.splitlines() if line.strip().startswith(f"%{grad} ="))
+    assert "GradBF16" in made and "bf16[64,300]" in made, made
 
 
 def test_16_bit_statistics_kernels_are_the_cpus_only():
@@ -348,9 +390,9 @@ def test_16_bit_statistics_kernels_are_the_cpus_only():
     Pallas statistics and gradient are not measured in 16 bits (`kernel.CPU_HALF`)."""
     x = jnp.ones((4, 6), jnp.bfloat16)
     with kernel.gpu_interpreted():
-        assert not kernel.applies(x, (1,), None, "stats")
-        assert not kernel.applies(x, (1,), None, "int_grad")
-        assert kernel.applies(x.astype(jnp.float32), (1,), None, "stats") == gpu.available()
+        for fn in kernel.CPU_HALF:
+            assert not kernel.applies(x, (1,), None, fn)
+            assert kernel.applies(x.astype(jnp.float32), (1,), None, fn) == gpu.available()
 
 
 @needs_kernel
@@ -464,8 +506,7 @@ def test_kernel_is_traced_only_where_it_applies():
     mask = jnp.broadcast_to(jnp.arange(6) < 3, (4, 6))
     for f in (*FUNCTIONS.values(), *CE.values()):
         assert not _has_kernel_call(lambda v, f=f: _jnp(f, v), x)
-        # they also read 16-bit formats
-        half = f in (jaxsoft.softmax, jaxsoft.log_softmax, CE["integer labels"])
+        half = f is not FUNCTIONS["logsumexp"]  # the others also read 16-bit formats
         for dtype in (jnp.bfloat16, jnp.float16):
             assert _has_kernel_call(f, x.astype(dtype)) == (half and kernel.enabled())
         assert _has_kernel_call(f, x) == kernel.enabled()

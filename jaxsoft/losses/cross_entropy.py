@@ -343,7 +343,8 @@ def _ce_soft_forward(x, labels, where, axis, compensate=True):
     if (compensate and _kernel(x, axis, where) and not narrow(x.size, x.shape[axis])
             and (kernel.on_cpu() or x.shape[axis] <= gpu.PAIR_WIDTH)):
         def fallback(x, y):  # over the last axis (also of a GPU kernel's block)
-            return _ce_soft_rows(x, y, None, x.ndim - 1, rows_kernel=False, with_mass=True)
+            return _ce_soft_rows(_checks.upcast(x), _checks.upcast(y), None, x.ndim - 1,
+                                 rows_kernel=False, with_mass=True)
 
         loss, *stats = kernel.values("soft_cross_entropy", fallback, x, labels)
     else:
@@ -394,13 +395,26 @@ def _ce_soft_rows(x, labels, where, axis, compensate=True, rows_kernel=True, wit
 def softmax_cross_entropy_grad(logits, labels, *, axis=-1, where=None, stats=None):
     r"""Closed-form ∂CE/∂z for soft labels: (Σ_j y_j)·softmax(z) − y (= softmax − y when Σy = 1).
 
-    Rows whose labels leave [0, 1] get NaN. Shape of `logits`. `stats` are the forward's
-    (computed here when not given).
+    Rows whose labels leave [0, 1] get NaN. Shape and dtype of `logits` (bf16/f16 computed
+    in float32, rounded once). `stats` are the forward's (computed here when not given).
     """
     axis = _checks.class_axis(logits, axis, "softmax_cross_entropy_grad")
+    x, y = _soft_inputs(logits, labels, axis, where)
     if stats is None:
-        _, stats = _ce_soft_forward(logits, labels, where, axis)
-    return _soft_ce_grad(logits, labels, axis, where, stats, _kernel(logits, axis, where))
+        _, stats = _ce_soft_forward(x, y, where, axis)
+    return _soft_ce_grad(x, y, axis, where, stats, _kernel(x, axis, where)).astype(logits.dtype)
+
+
+def _soft_inputs(logits, labels, axis, where):
+    """(x, y) for the soft-label CE: 16-bit logits and labels of their format as they are where
+    the row kernels read them (over rows not `narrow`, whose jnp rows compute in x's dtype),
+    else both in the compute dtype."""
+    if (labels.dtype == logits.dtype and _half_kernel(logits, (axis,), where,
+                                                      "soft_cross_entropy")
+            and not narrow(logits.size, logits.shape[axis])):
+        return logits, labels
+    ct = _checks.compute_dtype(logits.dtype)
+    return logits.astype(ct), labels.astype(ct)
 
 
 def _soft_ce_grad(logits, labels, axis, where, stats, use_kernel):
@@ -424,7 +438,7 @@ def _soft_grad_residuals(labels, axis, where, stats):
 
 
 def _soft_grad(x, y, m, log1p_s, mass, where=None):
-    return mass * probs(x, m, log1p_s, where) - y
+    return mass * probs(x, m, log1p_s, where) - y.astype(mass.dtype)
 
 
 def _soft_grad_times(ct, x, y, m, log1p_s, mass):
@@ -436,8 +450,9 @@ def _soft_grad_times(ct, x, y, m, log1p_s, mass):
 
 
 def _soft_grad_rows(x, y, m, log1p_s, a, b):
-    """a·softmax(x) − b·y: the kernel's formula."""
-    return a * probs(x, m, log1p_s) - b * y
+    """a·softmax(x) − b·y: the kernel's formula, in x's dtype (computed in the row values'
+    float32 for 16-bit x and y)."""
+    return (a * probs(x, m, log1p_s) - b * y.astype(a.dtype)).astype(x.dtype)
 
 
 def _ce_soft_jvp(opts, primals, tangents):
@@ -449,8 +464,9 @@ def _ce_soft_jvp(opts, primals, tangents):
     if not isinstance(x_dot, SymbolicZero):
 
         def tangent(x, labels, where, stats, x_dot):
-            # Not for bf16/f16 inputs (compensate False): the kernel would need their float32
-            # upcast written out in full, which XLA otherwise fuses into the backward pass.
+            # Not for the float32 upcast of bf16/f16 inputs (compensate False): the kernel
+            # would need it written out in full, which XLA otherwise fuses into the backward
+            # pass (`_soft_inputs` hands the kernels 16-bit inputs as they are instead).
             use_kernel = compensate and _kernel(x, axis, where)
             if use_kernel:  # ⟨g, ż⟩: its transpose writes ct·g in one pass
                 residuals = (x, *_soft_grad_residuals(labels, axis, where, stats))
@@ -461,9 +477,9 @@ def _ce_soft_jvp(opts, primals, tangents):
         out = out + _recomputed(tangent)(x, labels, where, stats, x_dot)
     if not isinstance(labels_dot, SymbolicZero):
         # ∂CE/∂y_j = −log softmax_j (+inf on a −inf logit; 0 where masked).
-        neg_log_p = -_log_softmax(x, (axis,), where, compensate)
+        neg_log_p = -_log_softmax(_checks.upcast(x), (axis,), where, compensate)
         neg_log_p = neg_log_p if where is None else jnp.where(where, neg_log_p, 0)
-        out = out + jnp.sum(neg_log_p * labels_dot, axis=axis)
+        out = out + jnp.sum(neg_log_p * _checks.upcast(labels_dot), axis=axis)
     return loss, out
 
 
@@ -496,7 +512,8 @@ def softmax_cross_entropy(logits, labels, axis=-1, where=None, *, reduction="non
       validate: record run-time checks of the labels (see `jaxsoft.checked`).
 
     Returns:
-      Per-example losses of logits.shape without `axis` (or a scalar), `logits.dtype`.
+      Per-example losses of logits.shape without `axis` (or a scalar), `logits.dtype`
+      (bf16/f16 computed in float32, rounded once).
 
     Example (seed 002: the minimum is at a = y, where CE is the entropy, 1.01):
       >>> import jax.numpy as jnp, jaxsoft
@@ -517,8 +534,8 @@ def softmax_cross_entropy(logits, labels, axis=-1, where=None, *, reduction="non
         total = jnp.sum(kept, axis=axis)
         _checks.runtime_check(jnp.abs(total - 1) <= 1e-3,
                               f"{fn}: each row of labels must sum to 1")
-    ct = _checks.compute_dtype(logits.dtype)
-    loss = _ce_soft(logits.astype(ct), labels.astype(ct), where,
-                    (axis, compensated(logits.dtype)))
+    x, y = _soft_inputs(logits, labels, axis, where)
+    # compensated: float32/float64, and 16-bit logits where the kernels read them (in float32)
+    loss = _ce_soft(x, y, where, (axis, x.dtype == logits.dtype))
     count = None if where is None else jnp.sum(jnp.any(where, axis=axis))
     return _checks.reduce(loss, reduction, fn, count=count).astype(logits.dtype)
