@@ -317,15 +317,21 @@ def test_16_bit_integer_label_cross_entropy_reads_its_format(options, name, cols
     (got_v, got), (want_v, want) = jax.value_and_grad(loss)(x), _jnp(jax.value_and_grad(loss), x)
     closed = functools.partial(jaxsoft.softmax_cross_entropy_with_integer_labels_grad,
                                **options)
+    _rounded_alike(dtype, (per_row, want_row), (got, want),
+                   (closed(x, labels), _jnp(closed, x, labels)))
+    np.testing.assert_allclose(got_v, want_v, rtol=1e-5)
+
+
+def _rounded_alike(dtype, *pairs):
+    """Each (got, want) pair in `dtype`, alike as two roundings of float32 values a few float32
+    ulp apart: equal or one unit apart, NaN and ±inf at the same places."""
     eps = float(jnp.finfo(dtype).eps)
-    for g, w in ((per_row, want_row), (got, want), (closed(x, labels), _jnp(closed, x, labels))):
+    for g, w in pairs:
         assert g.dtype == dtype
         g, w = np.asarray(g, np.float64), np.asarray(w, np.float64)
         np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
         np.testing.assert_array_equal(g[np.isinf(w)], w[np.isinf(w)])
-        # both round float32 values a few float32 ulp apart: equal, or one unit apart
         np.testing.assert_allclose(g, w, rtol=eps, atol=eps * 2.0**-7, equal_nan=True)
-    np.testing.assert_allclose(got_v, want_v, rtol=1e-5)
 
 
 @needs_kernel
@@ -358,14 +364,8 @@ def test_16_bit_soft_label_cross_entropy_reads_its_format(name, cols):
     assert f"@jaxsoft_SoftCrossEntropy{suffix}" in text and f"@jaxsoft_SoftGrad{suffix}" in text
     (got_v, got), (want_v, want) = vg(x, y), _jnp(vg, x, y)
     grad = jaxsoft.softmax_cross_entropy_grad
-    eps = float(jnp.finfo(dtype).eps)
-    for g, w in ((f(x, y), _jnp(f, x, y)), *zip(got, want, strict=True),
-                 (grad(x, y), _jnp(grad, x, y))):
-        assert g.dtype == dtype
-        g, w = np.asarray(g, np.float64), np.asarray(w, np.float64)
-        np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
-        np.testing.assert_array_equal(g[np.isinf(w)], w[np.isinf(w)])
-        np.testing.assert_allclose(g, w, rtol=eps, atol=eps * 2.0**-7, equal_nan=True)
+    _rounded_alike(dtype, (f(x, y), _jnp(f, x, y)), *zip(got, want, strict=True),
+                   (grad(x, y), _jnp(grad, x, y)))
     np.testing.assert_allclose(got_v, want_v, rtol=1e-5)
 
 
