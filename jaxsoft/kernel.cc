@@ -821,30 +821,6 @@ int64_t row_width(const ffi::Buffer<ffi::F32>::Dimensions& dims) {
   return dims.size() ? dims.back() : 1;
 }
 
-// y = rows_fn(x) row by row (softmax, log_softmax).
-template <ffi::DataType D, void (*rows_fn)(const T<D>*, T<D>*, int64_t, int64_t, int64_t)>
-ffi::Error Rows(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<D> y) {
-  int64_t c = row_width(x.dimensions());
-  const T<D>* xp = x.typed_data();
-  T<D>* yp = y->typed_data();
-  advise_huge_pages(yp, x.element_count() * sizeof(T<D>));
-  parallel_rows(pool, c ? x.element_count() / c : 0, c,
-                [=](int64_t r0, int64_t r1) { rows_fn(xp, yp, r0, r1, c); });
-  return ffi::Error::Success();
-}
-
-// y = rows_fn(x) row by row, 16-bit formats (half_rows).
-template <ffi::DataType D, void (*rows_fn)(const uint16_t*, uint16_t*, int64_t, int64_t, int64_t)>
-ffi::Error HalfRows(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<D> y) {
-  int64_t c = row_width(x.dimensions());
-  const uint16_t* xp = reinterpret_cast<const uint16_t*>(x.untyped_data());
-  uint16_t* yp = reinterpret_cast<uint16_t*>(y->untyped_data());
-  advise_huge_pages(yp, x.element_count() * 2);
-  parallel_rows(pool, c ? x.element_count() / c : 0, c,
-                [=](int64_t r0, int64_t r1) { rows_fn(xp, yp, r0, r1, c); });
-  return ffi::Error::Success();
-}
-
 // x's entries as the row function reads them: its native type, or uint16_t for bfloat16 and
 // float16 (whose native types the row functions do not use; BF16 and F16 convert them).
 template <ffi::DataType D>
@@ -853,6 +829,18 @@ using In = std::conditional_t<D == ffi::BF16 || D == ffi::F16, uint16_t, T<D>>;
 template <ffi::DataType D, typename B>
 In<D>* entries(B& buffer) {
   return reinterpret_cast<In<D>*>(buffer.untyped_data());
+}
+
+// y = rows_fn(x) row by row (softmax, log_softmax; 16-bit formats by half_rows).
+template <ffi::DataType D, void (*rows_fn)(const In<D>*, In<D>*, int64_t, int64_t, int64_t)>
+ffi::Error Rows(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<D> y) {
+  int64_t c = row_width(x.dimensions());
+  const In<D>* xp = entries<D>(x);
+  In<D>* yp = entries<D>(*y);
+  advise_huge_pages(yp, x.element_count() * sizeof(In<D>));
+  parallel_rows(pool, c ? x.element_count() / c : 0, c,
+                [=](int64_t r0, int64_t r1) { rows_fn(xp, yp, r0, r1, c); });
+  return ffi::Error::Success();
 }
 
 // (m, log1p(s), logsumexp) of every row, each of the leading shape with a trailing 1, in R
@@ -948,10 +936,10 @@ constexpr auto SoftmaxF32Impl = Rows<ffi::F32, softmax_rows_f32>;
 constexpr auto SoftmaxF64Impl = Rows<ffi::F64, softmax_rows_f64>;
 constexpr auto LogSoftmaxF32Impl = Rows<ffi::F32, log_softmax_rows_f32>;
 constexpr auto LogSoftmaxF64Impl = Rows<ffi::F64, log_softmax_rows_f64>;
-constexpr auto SoftmaxBF16Impl = HalfRows<ffi::BF16, half_rows<BF16, softmax_rows_f32>>;
-constexpr auto SoftmaxF16Impl = HalfRows<ffi::F16, half_rows<F16, softmax_rows_f32>>;
-constexpr auto LogSoftmaxBF16Impl = HalfRows<ffi::BF16, half_rows<BF16, log_softmax_rows_f32>>;
-constexpr auto LogSoftmaxF16Impl = HalfRows<ffi::F16, half_rows<F16, log_softmax_rows_f32>>;
+constexpr auto SoftmaxBF16Impl = Rows<ffi::BF16, half_rows<BF16, softmax_rows_f32>>;
+constexpr auto SoftmaxF16Impl = Rows<ffi::F16, half_rows<F16, softmax_rows_f32>>;
+constexpr auto LogSoftmaxBF16Impl = Rows<ffi::BF16, half_rows<BF16, log_softmax_rows_f32>>;
+constexpr auto LogSoftmaxF16Impl = Rows<ffi::F16, half_rows<F16, log_softmax_rows_f32>>;
 constexpr auto StatsF32Impl = Stats<ffi::F32, ffi::F32, stats_rows_f32>;
 constexpr auto StatsF64Impl = Stats<ffi::F64, ffi::F64, stats_rows_f64>;
 constexpr auto StatsBF16Impl = Stats<ffi::BF16, ffi::F32, half_stats<BF16>>;
