@@ -286,7 +286,8 @@ def values(fn, fallback, *arrays):
     `fallback(*arrays)` on other backends. The caller checks `applies`. Their derivative
     (needed only to differentiate a derivative, e.g. `jax.hessian` of a loss) is that of
     `fallback`, the jnp formula. Row results have shape [..., 1] and x's compute dtype
-    (float32 for bfloat16/float16 x, whose other arguments are float32 row values too).
+    (float32 for bfloat16/float16 x, whose full-size arguments are of x's dtype and row
+    values float32); a full-size result has x's type. `fallback` must give the same types.
 
       "stats" (x): m = max(max_j x_j, −finfo.max), log1p(s) (0 for an empty row), logsumexp
         (−inf for it); NaN for a row holding NaN or +inf.
