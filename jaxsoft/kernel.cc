@@ -826,6 +826,12 @@ int64_t row_width(const ffi::Buffer<ffi::F32>::Dimensions& dims) {
 template <ffi::DataType D>
 using In = std::conditional_t<D == ffi::BF16 || D == ffi::F16, uint16_t, T<D>>;
 
+// The row values' type (m, log1p(s), the gradients' coefficients): x's, float32 for 16-bit x.
+template <ffi::DataType D>
+constexpr ffi::DataType Row = D == ffi::BF16 || D == ffi::F16 ? ffi::F32 : D;
+template <ffi::DataType D>
+using RowT = T<Row<D>>;
+
 template <ffi::DataType D, typename B>
 In<D>* entries(B& buffer) {
   return reinterpret_cast<In<D>*>(buffer.untyped_data());
@@ -843,33 +849,34 @@ ffi::Error Rows(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<D> y) 
   return ffi::Error::Success();
 }
 
-// (m, log1p(s), logsumexp) of every row, each of the leading shape with a trailing 1, in R
-// (x's type, float32 for 16-bit x).
-template <ffi::DataType D, ffi::DataType R,
-          void (*rows_fn)(const In<D>*, T<R>*, T<R>*, T<R>*, int64_t, int64_t, int64_t)>
-ffi::Error Stats(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<R> m,
-                 ffi::ResultBuffer<R> l, ffi::ResultBuffer<R> lse) {
+// (m, log1p(s), logsumexp) of every row, each of the leading shape with a trailing 1, in
+// Row<D>.
+template <ffi::DataType D,
+          void (*rows_fn)(const In<D>*, RowT<D>*, RowT<D>*, RowT<D>*, int64_t, int64_t,
+                          int64_t)>
+ffi::Error Stats(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::ResultBuffer<Row<D>> m,
+                 ffi::ResultBuffer<Row<D>> l, ffi::ResultBuffer<Row<D>> lse) {
   int64_t c = row_width(x.dimensions());
   const In<D>* xp = entries<D>(x);
-  T<R>*mp = m->typed_data(), *lp = l->typed_data(), *sp = lse->typed_data();
+  RowT<D>*mp = m->typed_data(), *lp = l->typed_data(), *sp = lse->typed_data();
   parallel_rows(pool, c ? x.element_count() / c : 0, c,
                 [=](int64_t r0, int64_t r1) { rows_fn(xp, mp, lp, sp, r0, r1, c); });
   return ffi::Error::Success();
 }
 
 // (loss, m, log1p(s), logsumexp, mass) of every row of x with soft labels y (x's shape and
-// type), in R (x's type, float32 for 16-bit x).
-template <ffi::DataType D, ffi::DataType R,
-          void (*rows_fn)(const In<D>*, const In<D>*, T<R>*, T<R>*, T<R>*, T<R>*, T<R>*, int64_t,
-                          int64_t, int64_t)>
+// type), in Row<D>.
+template <ffi::DataType D,
+          void (*rows_fn)(const In<D>*, const In<D>*, RowT<D>*, RowT<D>*, RowT<D>*, RowT<D>*,
+                          RowT<D>*, int64_t, int64_t, int64_t)>
 ffi::Error SoftCrossEntropy(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<D> y,
-                            ffi::ResultBuffer<R> loss, ffi::ResultBuffer<R> m,
-                            ffi::ResultBuffer<R> l, ffi::ResultBuffer<R> lse,
-                            ffi::ResultBuffer<R> mass) {
+                            ffi::ResultBuffer<Row<D>> loss, ffi::ResultBuffer<Row<D>> m,
+                            ffi::ResultBuffer<Row<D>> l, ffi::ResultBuffer<Row<D>> lse,
+                            ffi::ResultBuffer<Row<D>> mass) {
   int64_t c = row_width(x.dimensions());
   const In<D>*xp = entries<D>(x), *yp = entries<D>(y);
-  T<R>*out[5] = {loss->typed_data(), m->typed_data(), l->typed_data(), lse->typed_data(),
-                 mass->typed_data()};
+  RowT<D>*out[5] = {loss->typed_data(), m->typed_data(), l->typed_data(), lse->typed_data(),
+                    mass->typed_data()};
   parallel_rows(pool, c ? x.element_count() / c : 0, 2 * c, [=](int64_t r0, int64_t r1) {
     rows_fn(xp, yp, out[0], out[1], out[2], out[3], out[4], r0, r1, c);
   });
@@ -877,17 +884,18 @@ ffi::Error SoftCrossEntropy(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<
 }
 
 // The integer-label gradient: x, labels (int32, one a row), then m, l, a, b, c (one a row, in
-// R: x's type, float32 for 16-bit x); the gradient in x's type.
-template <ffi::DataType D, ffi::DataType R,
-          void (*rows_fn)(const In<D>*, const int32_t*, const T<R>*, const T<R>*, const T<R>*,
-                          const T<R>*, const T<R>*, In<D>*, int64_t, int64_t, int64_t)>
+// Row<D>); the gradient in x's type.
+template <ffi::DataType D,
+          void (*rows_fn)(const In<D>*, const int32_t*, const RowT<D>*, const RowT<D>*,
+                          const RowT<D>*, const RowT<D>*, const RowT<D>*, In<D>*, int64_t,
+                          int64_t, int64_t)>
 ffi::Error IntGrad(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<ffi::S32> y,
-                   ffi::Buffer<R> m, ffi::Buffer<R> l, ffi::Buffer<R> a, ffi::Buffer<R> b,
-                   ffi::Buffer<R> c, ffi::ResultBuffer<D> g) {
+                   ffi::Buffer<Row<D>> m, ffi::Buffer<Row<D>> l, ffi::Buffer<Row<D>> a,
+                   ffi::Buffer<Row<D>> b, ffi::Buffer<Row<D>> c, ffi::ResultBuffer<D> g) {
   int64_t cols = row_width(x.dimensions());
   const In<D>* xp = entries<D>(x);
-  const T<R>*mp = m.typed_data(), *lp = l.typed_data(), *ap = a.typed_data(),
-             *bp = b.typed_data(), *cp = c.typed_data();
+  const RowT<D>*mp = m.typed_data(), *lp = l.typed_data(), *ap = a.typed_data(),
+                *bp = b.typed_data(), *cp = c.typed_data();
   const int32_t* yp = y.typed_data();
   In<D>* gp = entries<D>(*g);
   advise_huge_pages(gp, x.element_count() * sizeof(In<D>));
@@ -897,18 +905,18 @@ ffi::Error IntGrad(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<ffi::S32>
   return ffi::Error::Success();
 }
 
-// The soft-label gradient: x, y (x's shape and type), then m, l, a, b (one a row, in R: x's
-// type, float32 for 16-bit x); the gradient in x's type.
-template <ffi::DataType D, ffi::DataType R,
-          void (*rows_fn)(const In<D>*, const In<D>*, const T<R>*, const T<R>*, const T<R>*,
-                          const T<R>*, In<D>*, int64_t, int64_t, int64_t)>
-ffi::Error SoftGrad(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<D> y, ffi::Buffer<R> m,
-                    ffi::Buffer<R> l, ffi::Buffer<R> a, ffi::Buffer<R> b,
-                    ffi::ResultBuffer<D> g) {
+// The soft-label gradient: x, y (x's shape and type), then m, l, a, b (one a row, in Row<D>);
+// the gradient in x's type.
+template <ffi::DataType D,
+          void (*rows_fn)(const In<D>*, const In<D>*, const RowT<D>*, const RowT<D>*,
+                          const RowT<D>*, const RowT<D>*, In<D>*, int64_t, int64_t, int64_t)>
+ffi::Error SoftGrad(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<D> y,
+                    ffi::Buffer<Row<D>> m, ffi::Buffer<Row<D>> l, ffi::Buffer<Row<D>> a,
+                    ffi::Buffer<Row<D>> b, ffi::ResultBuffer<D> g) {
   int64_t cols = row_width(x.dimensions());
   const In<D>*xp = entries<D>(x), *yp = entries<D>(y);
-  const T<R>*mp = m.typed_data(), *lp = l.typed_data(), *ap = a.typed_data(),
-             *bp = b.typed_data();
+  const RowT<D>*mp = m.typed_data(), *lp = l.typed_data(), *ap = a.typed_data(),
+                *bp = b.typed_data();
   In<D>* gp = entries<D>(*g);
   advise_huge_pages(gp, x.element_count() * sizeof(In<D>));
   parallel_rows(pool, cols ? x.element_count() / cols : 0, 2 * cols, [=](int64_t r0, int64_t r1) {
@@ -940,44 +948,41 @@ constexpr auto SoftmaxBF16Impl = Rows<ffi::BF16, half_rows<BF16, softmax_rows_f3
 constexpr auto SoftmaxF16Impl = Rows<ffi::F16, half_rows<F16, softmax_rows_f32>>;
 constexpr auto LogSoftmaxBF16Impl = Rows<ffi::BF16, half_rows<BF16, log_softmax_rows_f32>>;
 constexpr auto LogSoftmaxF16Impl = Rows<ffi::F16, half_rows<F16, log_softmax_rows_f32>>;
-constexpr auto StatsF32Impl = Stats<ffi::F32, ffi::F32, stats_rows_f32>;
-constexpr auto StatsF64Impl = Stats<ffi::F64, ffi::F64, stats_rows_f64>;
-constexpr auto StatsBF16Impl = Stats<ffi::BF16, ffi::F32, half_stats<BF16>>;
-constexpr auto StatsF16Impl = Stats<ffi::F16, ffi::F32, half_stats<F16>>;
-constexpr auto SoftCrossEntropyF32Impl = SoftCrossEntropy<ffi::F32, ffi::F32, soft_ce_rows_f32>;
-constexpr auto SoftCrossEntropyF64Impl = SoftCrossEntropy<ffi::F64, ffi::F64, soft_ce_rows_f64>;
-constexpr auto SoftCrossEntropyBF16Impl = SoftCrossEntropy<ffi::BF16, ffi::F32, half_soft_ce<BF16>>;
-constexpr auto SoftCrossEntropyF16Impl = SoftCrossEntropy<ffi::F16, ffi::F32, half_soft_ce<F16>>;
-constexpr auto IntGradF32Impl = IntGrad<ffi::F32, ffi::F32, int_grad_rows_f32>;
-constexpr auto IntGradF64Impl = IntGrad<ffi::F64, ffi::F64, int_grad_rows_f64>;
-constexpr auto IntGradBF16Impl = IntGrad<ffi::BF16, ffi::F32, half_int_grad<BF16>>;
-constexpr auto IntGradF16Impl = IntGrad<ffi::F16, ffi::F32, half_int_grad<F16>>;
-constexpr auto SoftGradF32Impl = SoftGrad<ffi::F32, ffi::F32, soft_grad_rows_f32>;
-constexpr auto SoftGradF64Impl = SoftGrad<ffi::F64, ffi::F64, soft_grad_rows_f64>;
-constexpr auto SoftGradBF16Impl = SoftGrad<ffi::BF16, ffi::F32, half_soft_grad<BF16>>;
-constexpr auto SoftGradF16Impl = SoftGrad<ffi::F16, ffi::F32, half_soft_grad<F16>>;
+constexpr auto StatsF32Impl = Stats<ffi::F32, stats_rows_f32>;
+constexpr auto StatsF64Impl = Stats<ffi::F64, stats_rows_f64>;
+constexpr auto StatsBF16Impl = Stats<ffi::BF16, half_stats<BF16>>;
+constexpr auto StatsF16Impl = Stats<ffi::F16, half_stats<F16>>;
+constexpr auto SoftCrossEntropyF32Impl = SoftCrossEntropy<ffi::F32, soft_ce_rows_f32>;
+constexpr auto SoftCrossEntropyF64Impl = SoftCrossEntropy<ffi::F64, soft_ce_rows_f64>;
+constexpr auto SoftCrossEntropyBF16Impl = SoftCrossEntropy<ffi::BF16, half_soft_ce<BF16>>;
+constexpr auto SoftCrossEntropyF16Impl = SoftCrossEntropy<ffi::F16, half_soft_ce<F16>>;
+constexpr auto IntGradF32Impl = IntGrad<ffi::F32, int_grad_rows_f32>;
+constexpr auto IntGradF64Impl = IntGrad<ffi::F64, int_grad_rows_f64>;
+constexpr auto IntGradBF16Impl = IntGrad<ffi::BF16, half_int_grad<BF16>>;
+constexpr auto IntGradF16Impl = IntGrad<ffi::F16, half_int_grad<F16>>;
+constexpr auto SoftGradF32Impl = SoftGrad<ffi::F32, soft_grad_rows_f32>;
+constexpr auto SoftGradF64Impl = SoftGrad<ffi::F64, soft_grad_rows_f64>;
+constexpr auto SoftGradBF16Impl = SoftGrad<ffi::BF16, half_soft_grad<BF16>>;
+constexpr auto SoftGradF16Impl = SoftGrad<ffi::F16, half_soft_grad<F16>>;
 constexpr auto LogSoftmaxGradF32Impl = LogSoftmaxGrad<ffi::F32, log_softmax_grad_rows_f32>;
 
 }  // namespace
 
 #define ROWS(D) ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<D>>()
-#define STATS(D, R)                                                                    \
-  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Ret<ffi::Buffer<R>>() \
-      .Ret<ffi::Buffer<R>>().Ret<ffi::Buffer<R>>()
-
-#define SOFT_CE(D, R)                                                                   \
-  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()    \
-      .Ret<ffi::Buffer<R>>().Ret<ffi::Buffer<R>>().Ret<ffi::Buffer<R>>()                 \
-      .Ret<ffi::Buffer<R>>().Ret<ffi::Buffer<R>>()
-
-#define INT_GRAD(D, R)                                                                   \
-  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<ffi::S32>>() \
-      .Arg<ffi::Buffer<R>>().Arg<ffi::Buffer<R>>().Arg<ffi::Buffer<R>>()                   \
-      .Arg<ffi::Buffer<R>>().Arg<ffi::Buffer<R>>().Ret<ffi::Buffer<D>>()
-#define SOFT_GRAD(D, R)                                                                   \
+#define ROW(D) ffi::Buffer<Row<D>>
+#define STATS(D)                                                                          \
+  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Ret<ROW(D)>().Ret<ROW(D)>() \
+      .Ret<ROW(D)>()
+#define SOFT_CE(D)                                                                        \
   ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()      \
-      .Arg<ffi::Buffer<R>>().Arg<ffi::Buffer<R>>().Arg<ffi::Buffer<R>>()                   \
-      .Arg<ffi::Buffer<R>>().Ret<ffi::Buffer<D>>()
+      .Ret<ROW(D)>().Ret<ROW(D)>().Ret<ROW(D)>().Ret<ROW(D)>().Ret<ROW(D)>()
+#define INT_GRAD(D)                                                                       \
+  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<ffi::S32>>() \
+      .Arg<ROW(D)>().Arg<ROW(D)>().Arg<ROW(D)>().Arg<ROW(D)>().Arg<ROW(D)>()              \
+      .Ret<ffi::Buffer<D>>()
+#define SOFT_GRAD(D)                                                                      \
+  ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()      \
+      .Arg<ROW(D)>().Arg<ROW(D)>().Arg<ROW(D)>().Arg<ROW(D)>().Ret<ffi::Buffer<D>>()
 #define LSM_GRAD(D)                                                                       \
   ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>().Arg<ffi::Buffer<D>>()      \
       .Ret<ffi::Buffer<D>>()
@@ -990,24 +995,20 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxBF16, SoftmaxBF16Impl, ROWS(ffi::BF16));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftmaxF16, SoftmaxF16Impl, ROWS(ffi::F16));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxBF16, LogSoftmaxBF16Impl, ROWS(ffi::BF16));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxF16, LogSoftmaxF16Impl, ROWS(ffi::F16));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF32, StatsF32Impl, STATS(ffi::F32, ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF64, StatsF64Impl, STATS(ffi::F64, ffi::F64));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsBF16, StatsBF16Impl, STATS(ffi::BF16, ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF16, StatsF16Impl, STATS(ffi::F16, ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF32, SoftCrossEntropyF32Impl,
-                              SOFT_CE(ffi::F32, ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF64, SoftCrossEntropyF64Impl,
-                              SOFT_CE(ffi::F64, ffi::F64));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyBF16, SoftCrossEntropyBF16Impl,
-                              SOFT_CE(ffi::BF16, ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF16, SoftCrossEntropyF16Impl,
-                              SOFT_CE(ffi::F16, ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF32, IntGradF32Impl, INT_GRAD(ffi::F32, ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF64, IntGradF64Impl, INT_GRAD(ffi::F64, ffi::F64));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradBF16, IntGradBF16Impl, INT_GRAD(ffi::BF16, ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF16, IntGradF16Impl, INT_GRAD(ffi::F16, ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF32, SoftGradF32Impl, SOFT_GRAD(ffi::F32, ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF64, SoftGradF64Impl, SOFT_GRAD(ffi::F64, ffi::F64));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradBF16, SoftGradBF16Impl, SOFT_GRAD(ffi::BF16, ffi::F32));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF16, SoftGradF16Impl, SOFT_GRAD(ffi::F16, ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF32, StatsF32Impl, STATS(ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF64, StatsF64Impl, STATS(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsBF16, StatsBF16Impl, STATS(ffi::BF16));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(StatsF16, StatsF16Impl, STATS(ffi::F16));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF32, SoftCrossEntropyF32Impl, SOFT_CE(ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF64, SoftCrossEntropyF64Impl, SOFT_CE(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyBF16, SoftCrossEntropyBF16Impl, SOFT_CE(ffi::BF16));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftCrossEntropyF16, SoftCrossEntropyF16Impl, SOFT_CE(ffi::F16));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF32, IntGradF32Impl, INT_GRAD(ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF64, IntGradF64Impl, INT_GRAD(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradBF16, IntGradBF16Impl, INT_GRAD(ffi::BF16));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(IntGradF16, IntGradF16Impl, INT_GRAD(ffi::F16));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF32, SoftGradF32Impl, SOFT_GRAD(ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF64, SoftGradF64Impl, SOFT_GRAD(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradBF16, SoftGradBF16Impl, SOFT_GRAD(ffi::BF16));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF16, SoftGradF16Impl, SOFT_GRAD(ffi::F16));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxGradF32, LogSoftmaxGradF32Impl, LSM_GRAD(ffi::F32));
