@@ -31,7 +31,6 @@ from jaxsoft.softmax import (
     _log_softmax,
     _recomputed,
     _row_result,
-    compensated,
     narrow,
     on_gpu,
     probs,
@@ -200,12 +199,21 @@ def softmax_cross_entropy_with_integer_labels_grad(logits, labels, *, axis=-1, w
     `logits` (bf16/f16 computed in float32, rounded once).
     """
     axis = _checks.class_axis(logits, axis, "softmax_cross_entropy_with_integer_labels_grad")
-    x = logits if _half_kernel(logits, (axis,), where, "int_grad") else _checks.upcast(logits)
+    x = _int_logits(logits, axis, where)
     m, log1p_s, a, b, c, lab = _int_grad_coefficients(x, labels, axis, where, label_smoothing,
                                                       z_loss, ignore_index, stats)
     if _kernel(x, axis, where):
         return _int_grad_kernel(x, lab, m, log1p_s, a, b, c)
     return _int_grad(x, lab, m, log1p_s, a, b, c, axis, where).astype(logits.dtype)
+
+
+def _int_logits(logits, axis, where):
+    """The logits the integer-label CE computes on: 16-bit logits as they are where the row
+    kernels read them (statistics and gradient in float32 from registers: the float32 copy
+    written out was what cost their time), else in the compute dtype."""
+    if _half_kernel(logits, (axis,), where, "int_grad"):
+        return logits
+    return _checks.upcast(logits)
 
 
 @_ce_int.defjvp
@@ -301,12 +309,10 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
         if where is not None:
             _checks.runtime_check(jnp.any(where, axis=axis), f"{fn}: a row of `where` is all "
                                   "False (no class to predict)")
-    # 16-bit logits as they are where the row kernels read them (statistics and gradient in
-    # float32 from registers: the float32 copy written out was what cost their time)
-    half = _half_kernel(logits, (axis,), where, "int_grad")
-    opts = (axis, float(label_smoothing), float(z_loss), ignore_index,
-            half or compensated(logits.dtype))
-    loss = _ce_int(logits if half else _checks.upcast(logits), labels, where, opts)
+    x = _int_logits(logits, axis, where)
+    # compensated: float32/float64, and 16-bit logits where the kernels read them (in float32)
+    opts = (axis, float(label_smoothing), float(z_loss), ignore_index, x.dtype == logits.dtype)
+    loss = _ce_int(x, labels, where, opts)
     counted = jnp.ones(labels.shape, bool)
     if ignore_index is not None:
         counted = labels != ignore_index
