@@ -3,6 +3,8 @@
 // max m; then e^{x - m} is computed with the rounding error of x - m folded in, stored, and
 // summed in a wider format (float64 for float32, x87 long double for float64); then the stored
 // row, still in cache, is scaled by 1 / sum in that wider format and rounded once.
+// bfloat16/float16 rows are read and written in their format and computed in float32, whose
+// error stays far below half a unit of the 8- or 11-bit result (softmax_rows_half).
 //
 // Conventions (those of jaxsoft.softmax): m is at least -max (a row of all -inf sums to 0 and
 // gives 0, not 0/0); e^{x - m} is 0 where x - m is below the smallest subnormal's exponent
@@ -54,19 +56,26 @@ inline __mmask16 tail(int64_t left) {
   return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
 }
 
-// Four accumulators: one max chain is latency-bound (measured 4x slower).
-inline float row_max(const float* x, int64_t c) {
+// 16 float32 entries as a vector (the 16-bit formats BF16 and F16 below load theirs alike).
+struct F32 {
+  static __m512 load(const float* p, __mmask16 k) { return _mm512_maskz_loadu_ps(k, p); }
+};
+
+// Four accumulators: one max chain is latency-bound (measured 4x slower). H loads x's format.
+template <typename H = F32, typename E>
+inline float row_max(const E* x, int64_t c) {
+  const __mmask16 all = 0xFFFF;
   __m512 a0 = _mm512_set1_ps(-FLT_MAX), a1 = a0, a2 = a0, a3 = a0;
   int64_t j = 0;
   for (; j + 64 <= c; j += 64) {
-    a0 = _mm512_max_ps(a0, _mm512_loadu_ps(x + j));
-    a1 = _mm512_max_ps(a1, _mm512_loadu_ps(x + j + 16));
-    a2 = _mm512_max_ps(a2, _mm512_loadu_ps(x + j + 32));
-    a3 = _mm512_max_ps(a3, _mm512_loadu_ps(x + j + 48));
+    a0 = _mm512_max_ps(a0, H::load(x + j, all));
+    a1 = _mm512_max_ps(a1, H::load(x + j + 16, all));
+    a2 = _mm512_max_ps(a2, H::load(x + j + 32, all));
+    a3 = _mm512_max_ps(a3, H::load(x + j + 48, all));
   }
   for (; j < c; j += 16) {
     __mmask16 k = tail(c - j);
-    a0 = _mm512_mask_max_ps(a0, k, a0, _mm512_maskz_loadu_ps(k, x + j));
+    a0 = _mm512_mask_max_ps(a0, k, a0, H::load(x + j, k));
   }
   return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(a0, a1), _mm512_max_ps(a2, a3)));
 }
@@ -79,6 +88,16 @@ inline __m512d hi_pd(__m512 v) {
 inline __m512 join(__m256 lo, __m256 hi) {
   return _mm512_castpd_ps(
       _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+}
+
+// e^{x - m} for the entries of k (0 elsewhere and where x - m is below -104, -inf included),
+// the rounding error of d = fl(x - m) folded in: the Fast2Sum of min(x, -m) and max(x, -m)
+// gives x - m = d + err exactly (jaxsoft.softmax.diff_below).
+inline __m512 exp_diff(__m512 v, __mmask16 k, __m512 m, __m512 neg_m) {
+  __m512 d = _mm512_sub_ps(v, m);
+  __m512 err = _mm512_sub_ps(_mm512_max_ps(v, neg_m), _mm512_sub_ps(d, _mm512_min_ps(v, neg_m)));
+  __mmask16 kept = _mm512_mask_cmp_ps_mask(k, d, _mm512_set1_ps(-104.0f), _CMP_NLE_UQ);
+  return _mm512_maskz_mov_ps(kept, exp_below(d, err));
 }
 
 int64_t softmax_narrow_f32(const float*, float*, int64_t, int64_t, int64_t);
@@ -101,13 +120,7 @@ void softmax_rows_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t 
     __m512d s0 = _mm512_setzero_pd(), s1 = s0;
     for (int64_t j = 0; j < c; j += 16) {
       __mmask16 k = tail(c - j);
-      __m512 v = _mm512_maskz_loadu_ps(k, xi + j);
-      __m512 d = _mm512_sub_ps(v, m);
-      // Fast2Sum of min(v, -m) and max(v, -m): x - m = d + err exactly (jaxsoft.softmax.diff_below).
-      __m512 err = _mm512_sub_ps(_mm512_max_ps(v, neg_m),
-                                 _mm512_sub_ps(d, _mm512_min_ps(v, neg_m)));
-      __mmask16 kept = _mm512_mask_cmp_ps_mask(k, d, _mm512_set1_ps(-104.0f), _CMP_NLE_UQ);
-      __m512 e = _mm512_maskz_mov_ps(kept, exp_below(d, err));
+      __m512 e = exp_diff(_mm512_maskz_loadu_ps(k, xi + j), k, m, neg_m);
       _mm512_mask_storeu_ps(yi + j, k, e);
       s0 = _mm512_add_pd(s0, lo_pd(e));
       s1 = _mm512_add_pd(s1, hi_pd(e));
@@ -131,11 +144,8 @@ void softmax_rows_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t 
 // in) added to s0/s1 in float64, the maxima counted in ties.
 inline void add_s(__m512 v, __mmask16 k, __m512 m, __m512 neg_m, __m512d& s0, __m512d& s1,
                   int64_t& ties) {
-  __m512 d = _mm512_sub_ps(v, m);
-  __m512 err = _mm512_sub_ps(_mm512_max_ps(v, neg_m), _mm512_sub_ps(d, _mm512_min_ps(v, neg_m)));
   __mmask16 tie = _mm512_mask_cmp_ps_mask(k, v, m, _CMP_EQ_OQ);
-  __mmask16 kept = _mm512_mask_cmp_ps_mask(k & ~tie, d, _mm512_set1_ps(-104.0f), _CMP_NLE_UQ);
-  __m512 e = _mm512_maskz_mov_ps(kept, exp_below(d, err));
+  __m512 e = exp_diff(v, k & ~tie, m, neg_m);
   s0 = _mm512_add_pd(s0, lo_pd(e));
   s1 = _mm512_add_pd(s1, hi_pd(e));
   ties += __builtin_popcount(tie);
@@ -733,6 +743,87 @@ void half_rows(const uint16_t* x, uint16_t* y, int64_t r0, int64_t r1, int64_t c
                  });
 }
 
+// A row sum for a 16-bit result (rounded to 8 or 11 bits): 16 lanes summed in float32 four
+// vectors at a time (three roundings, at most 1.8e-7 relative: the terms are >= 0), each group
+// added in float64.
+struct GroupSum {
+  __m512 t = _mm512_setzero_ps();
+  __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+  int n = 0;
+  void add(__m512 e) {
+    t = _mm512_add_ps(t, e);
+    if (++n == 4) flush();
+  }
+  void flush() {
+    s0 = _mm512_add_pd(s0, lo_pd(t));
+    s1 = _mm512_add_pd(s1, hi_pd(t));
+    t = _mm512_setzero_ps();
+    n = 0;
+  }
+  double total() {
+    flush();
+    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+  }
+};
+
+// softmax and log_softmax of 16-bit rows (wider than 16; narrower ones by half_rows) read and
+// written in their format, in float32: the result is rounded into 8 or 11 bits, so the
+// float32 rows' float64 arithmetic is not needed. softmax: e^{x - m} as softmax_rows_f32
+// (the rounding error of x - m folded in), kept in a float32 row buffer, summed by GroupSum,
+// scaled by 1/s rounded to float32. log_softmax: s as row_s, summed by GroupSum, then
+// fl(fl(x - m) - log1p(s)) (|result| >= |x - m|: two roundings of the result). Before the
+// rounding into 16 bits, within 6e-7 of the exact value (tests/test_kernel.py allows 8e-7).
+template <typename H>
+void softmax_rows_half(const uint16_t* x, uint16_t* y, int64_t r0, int64_t r1, int64_t c) {
+  if (c <= 16) return half_rows<H, softmax_rows_f32>(x, y, r0, r1, c);
+  std::unique_ptr<float[]> buf(new float[c]);
+  float* e = buf.get();
+  for (int64_t i = r0; i < r1; ++i) {
+    const uint16_t* xi = x + i * c;
+    uint16_t* yi = y + i * c;
+    __m512 m = _mm512_set1_ps(row_max<H>(xi, c)), neg_m = _mm512_sub_ps(_mm512_setzero_ps(), m);
+    GroupSum sum;
+    for (int64_t j = 0; j < c; j += 16) {
+      __mmask16 k = tail(c - j);
+      __m512 ej = exp_diff(H::load(xi + j, k), k, m, neg_m);
+      _mm512_mask_storeu_ps(e + j, k, ej);
+      sum.add(ej);
+    }
+    double s = sum.total();
+    __m512 inv = _mm512_set1_ps((float)(1.0 / (s < 1.0 ? 1.0 : s)));  // < 1: an empty row
+    for (int64_t j = 0; j < c; j += 16) {
+      __mmask16 k = tail(c - j);
+      H::store(yi + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, e + j), inv));
+    }
+  }
+}
+
+template <typename H>
+void log_softmax_rows_half(const uint16_t* x, uint16_t* y, int64_t r0, int64_t r1, int64_t c) {
+  if (c <= 16) return half_rows<H, log_softmax_rows_f32>(x, y, r0, r1, c);
+  for (int64_t i = r0; i < r1; ++i) {
+    const uint16_t* xi = x + i * c;
+    uint16_t* yi = y + i * c;
+    float mf = row_max<H>(xi, c);
+    __m512 m = _mm512_set1_ps(mf), neg_m = _mm512_sub_ps(_mm512_setzero_ps(), m);
+    GroupSum sum;
+    int64_t ties = 0;
+    for (int64_t j = 0; j < c; j += 16) {
+      __mmask16 k = tail(c - j);
+      __m512 v = H::load(xi + j, k);
+      __mmask16 tie = _mm512_mask_cmp_ps_mask(k, v, m, _CMP_EQ_OQ);
+      sum.add(exp_diff(v, k & ~tie, m, neg_m));
+      ties += __builtin_popcount(tie);
+    }
+    double s = mf == INFINITY ? NAN : (double)(ties - 1) + sum.total();
+    __m512 l = _mm512_set1_ps((float)std::log1p(s < 0 ? 0.0 : s));
+    for (int64_t j = 0; j < c; j += 16) {
+      __mmask16 k = tail(c - j);
+      H::store(yi + j, k, _mm512_sub_ps(_mm512_sub_ps(H::load(xi + j, k), m), l));
+    }
+  }
+}
+
 // The cross-entropies' row functions over 16-bit logits (and labels): computed as float32
 // rows with float32 row values, the gradients rounded once into the 16-bit output.
 template <typename H>
@@ -944,10 +1035,10 @@ constexpr auto SoftmaxF32Impl = Rows<ffi::F32, softmax_rows_f32>;
 constexpr auto SoftmaxF64Impl = Rows<ffi::F64, softmax_rows_f64>;
 constexpr auto LogSoftmaxF32Impl = Rows<ffi::F32, log_softmax_rows_f32>;
 constexpr auto LogSoftmaxF64Impl = Rows<ffi::F64, log_softmax_rows_f64>;
-constexpr auto SoftmaxBF16Impl = Rows<ffi::BF16, half_rows<BF16, softmax_rows_f32>>;
-constexpr auto SoftmaxF16Impl = Rows<ffi::F16, half_rows<F16, softmax_rows_f32>>;
-constexpr auto LogSoftmaxBF16Impl = Rows<ffi::BF16, half_rows<BF16, log_softmax_rows_f32>>;
-constexpr auto LogSoftmaxF16Impl = Rows<ffi::F16, half_rows<F16, log_softmax_rows_f32>>;
+constexpr auto SoftmaxBF16Impl = Rows<ffi::BF16, softmax_rows_half<BF16>>;
+constexpr auto SoftmaxF16Impl = Rows<ffi::F16, softmax_rows_half<F16>>;
+constexpr auto LogSoftmaxBF16Impl = Rows<ffi::BF16, log_softmax_rows_half<BF16>>;
+constexpr auto LogSoftmaxF16Impl = Rows<ffi::F16, log_softmax_rows_half<F16>>;
 constexpr auto StatsF32Impl = Stats<ffi::F32, stats_rows_f32>;
 constexpr auto StatsF64Impl = Stats<ffi::F64, stats_rows_f64>;
 constexpr auto StatsBF16Impl = Stats<ffi::BF16, half_stats<BF16>>;
