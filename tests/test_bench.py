@@ -29,6 +29,10 @@ def test_every_workload_runs_at_a_tiny_shape(monkeypatch, lim):
     assert not any(r.impl == "numpy" and r.dtype == "bfloat16" for r in rows)
     assert all(r.median_ms > 0 and r.gbps > 0 and r.ratio_ours_over_impl > 0 for r in rows)
     assert all(r.ratio_ours_over_impl == 1 for r in rows if r.impl == "jaxsoft")
+    assert all(0 < r.min_ms <= r.median_ms for r in rows)
+    table = benchmarks.format_markdown(lim, rows)
+    assert "| shape | dtype | impl | median ms | min ms | jaxsoft / impl |" in table
+    assert all(line.count("|") == 9 for line in table.splitlines() if line.startswith("| 8×16"))
 
 
 def test_mlp_step_and_epoch_rows(monkeypatch, lim):
