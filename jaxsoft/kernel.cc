@@ -66,9 +66,10 @@ inline __attribute__((always_inline)) void chunks(int64_t c, F f) {
   if (j < c) f(j, tail(c - j));
 }
 
-// 16 float32 entries as a vector (the 16-bit formats BF16 and F16 below load theirs alike).
+// 16 float32 entries as a vector and back (the 16-bit formats BF16 and F16 below alike).
 struct F32 {
   static __m512 load(const float* p, __mmask16 k) { return _mm512_maskz_loadu_ps(k, p); }
+  static void store(float* p, __mmask16 k, __m512 v) { _mm512_mask_storeu_ps(p, k, v); }
 };
 
 // Four accumulators: one max chain is latency-bound (measured 4x slower). H loads x's format.
@@ -162,12 +163,13 @@ inline void add_s(__m512 v, __mmask16 k, __m512 m, __m512 neg_m, __m512d& s0, __
 // s = (ties - 1) + Σ_{x < m} e^{x - m} for a row with max m, summed in float64: the maxima
 // count exactly, so a confident row's tiny s keeps its digits. -1 for an empty row, NaN if
 // the row holds a NaN or m = +inf.
-inline double row_s(const float* xi, int64_t c, float mf) {
+template <typename H = F32, typename E>
+inline double row_s(const E* xi, int64_t c, float mf) {
   __m512 m = _mm512_set1_ps(mf), neg_m = _mm512_sub_ps(_mm512_setzero_ps(), m);
   __m512d s0 = _mm512_setzero_pd(), s1 = s0;
   int64_t ties = 0;
   chunks(c, [&](int64_t j, __mmask16 k) {
-    add_s(_mm512_maskz_loadu_ps(k, xi + j), k, m, neg_m, s0, s1, ties);
+    add_s(H::load(xi + j, k), k, m, neg_m, s0, s1, ties);
   });
   double s = (double)(ties - 1) + _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
   return mf == INFINITY ? NAN : s;
@@ -192,17 +194,23 @@ void log_softmax_rows_f32(const float* x, float* y, int64_t r0, int64_t r1, int6
   }
 }
 
-// Per row: m, log1p(s) (0 for an empty row) and logsumexp m + log1p(s) (-inf for it).
-void stats_rows_f32(const float* x, float* m, float* l, float* lse, int64_t r0, int64_t r1,
-                    int64_t c) {
-  if (c <= 16) r0 = stats_narrow_f32(x, m, l, lse, r0, r1, c);
+// Per row: m, log1p(s) (0 for an empty row) and logsumexp m + log1p(s) (-inf for it); H loads
+// x's format (float32, or bfloat16/float16 for half_stats).
+template <typename H = F32, typename E>
+void stats_rows(const E* x, float* m, float* l, float* lse, int64_t r0, int64_t r1, int64_t c) {
   for (int64_t i = r0; i < r1; ++i) {
-    float mf = row_max(x + i * c, c);
-    double s = row_s(x + i * c, c, mf);
+    float mf = row_max<H>(x + i * c, c);
+    double s = row_s<H>(x + i * c, c, mf);
     m[i] = mf;
     l[i] = (float)std::log1p(s < 0 ? 0.0 : s);
     lse[i] = (float)((double)mf + std::log1p(s));
   }
+}
+
+void stats_rows_f32(const float* x, float* m, float* l, float* lse, int64_t r0, int64_t r1,
+                    int64_t c) {
+  if (c <= 16) r0 = stats_narrow_f32(x, m, l, lse, r0, r1, c);
+  stats_rows(x, m, l, lse, r0, r1, c);
 }
 
 // Soft-label cross-entropy per row, the loss Σ_j y_j·(log1p(s) + (m - x_j)) as
@@ -210,20 +218,21 @@ void stats_rows_f32(const float* x, float* m, float* l, float* lse, int64_t r0, 
 // (every term >= 0: no cancellation). 0·log 0 = 0: an entry with y_j = 0 adds nothing, also
 // at x_j = -inf, where y_j > 0 adds +inf. A label outside [0, 1] (or NaN) makes the row's
 // loss NaN, and its l = log1p(s) too (so its gradient is NaN). The s pass and the loss pass
-// are one loop over x and y.
-void soft_ce_rows_f32(const float* x, const float* y, float* loss, float* m, float* l,
-                      float* lse, float* mass, int64_t r0, int64_t r1, int64_t c) {
+// are one loop over x and y. H reads their format (float32, or bfloat16/float16 as they are).
+template <typename H = F32, typename E>
+void soft_ce_rows(const E* x, const E* y, float* loss, float* m, float* l, float* lse,
+                  float* mass, int64_t r0, int64_t r1, int64_t c) {
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
   for (int64_t i = r0; i < r1; ++i) {
-    const float *xi = x + i * c, *yi = y + i * c;
-    float mf = row_max(xi, c);
+    const E *xi = x + i * c, *yi = y + i * c;
+    float mf = row_max<H>(xi, c);
     __m512 mv = _mm512_set1_ps(mf), neg_m = _mm512_sub_ps(zero, mv);
     __m512d md = _mm512_set1_pd(mf), s0 = _mm512_setzero_pd(), s1 = s0, t0 = s0, t1 = s0,
             w0 = s0, w1 = s0;
     __mmask16 bad = 0;
     int64_t ties = 0;
     chunks(c, [&](int64_t j, __mmask16 k) {
-      __m512 v = _mm512_maskz_loadu_ps(k, xi + j), w = _mm512_maskz_loadu_ps(k, yi + j);
+      __m512 v = H::load(xi + j, k), w = H::load(yi + j, k);
       add_s(v, k, mv, neg_m, s0, s1, ties);
       bad |= _mm512_mask_cmp_ps_mask(k, w, zero, _CMP_NGE_UQ) |
              _mm512_mask_cmp_ps_mask(k, w, one, _CMP_NLE_UQ);
@@ -257,20 +266,44 @@ inline __m512 probs(__m512 v, __m512 m, __m512 l) {
   return _mm512_maskz_mov_ps(kept, exp_below(t, _mm512_setzero_ps()));
 }
 
+// H reads x's and writes g's format (float32, or bfloat16/float16 rounded once: half_int_grad).
+template <typename H = F32, typename E>
+void int_grad_rows(const E* x, const int32_t* y, const float* m, const float* l, const float* a,
+                   const float* b, const float* c, E* g, int64_t r0, int64_t r1, int64_t cols) {
+  for (int64_t i = r0; i < r1; ++i) {
+    const E* xi = x + i * cols;
+    E* gi = g + i * cols;
+    __m512 mv = _mm512_set1_ps(m[i]), lv = _mm512_set1_ps(l[i]), av = _mm512_set1_ps(a[i]),
+           bv = _mm512_set1_ps(b[i]), cv = _mm512_set1_ps(c[i]);
+    int64_t label = std::min<int64_t>(std::max<int32_t>(y[i], 0), cols - 1);
+    chunks(cols, [&](int64_t j, __mmask16 k) {
+      __m512 gj = _mm512_fmsub_ps(av, probs(H::load(xi + j, k), mv, lv), cv);
+      if ((uint64_t)(label - j) < 16) gj = _mm512_mask_sub_ps(gj, 1u << (label - j), gj, bv);
+      H::store(gi + j, k, gj);
+    });
+  }
+}
+
 void int_grad_rows_f32(const float* x, const int32_t* y, const float* m, const float* l,
                        const float* a, const float* b, const float* c, float* g, int64_t r0,
                        int64_t r1, int64_t cols) {
   if (cols <= 16) r0 = int_grad_narrow_f32(x, y, m, l, a, b, c, g, r0, r1, cols);
+  int_grad_rows(x, y, m, l, a, b, c, g, r0, r1, cols);
+}
+
+template <typename H = F32, typename E>
+void soft_grad_rows(const E* x, const E* y, const float* m, const float* l, const float* a,
+                    const float* b, E* g, int64_t r0, int64_t r1, int64_t cols) {
   for (int64_t i = r0; i < r1; ++i) {
-    const float* xi = x + i * cols;
-    float* gi = g + i * cols;
+    const E *xi = x + i * cols, *yi = y + i * cols;
+    E* gi = g + i * cols;
     __m512 mv = _mm512_set1_ps(m[i]), lv = _mm512_set1_ps(l[i]), av = _mm512_set1_ps(a[i]),
-           cv = _mm512_set1_ps(c[i]);
+           bv = _mm512_set1_ps(b[i]);
     chunks(cols, [&](int64_t j, __mmask16 k) {
-      __m512 p = probs(_mm512_maskz_loadu_ps(k, xi + j), mv, lv);
-      _mm512_mask_storeu_ps(gi + j, k, _mm512_fmsub_ps(av, p, cv));
+      __m512 p = probs(H::load(xi + j, k), mv, lv);
+      __m512 by = _mm512_mul_ps(bv, H::load(yi + j, k));
+      H::store(gi + j, k, _mm512_fmsub_ps(av, p, by));
     });
-    gi[std::min<int64_t>(std::max<int32_t>(y[i], 0), cols - 1)] -= b[i];
   }
 }
 
@@ -278,17 +311,7 @@ void soft_grad_rows_f32(const float* x, const float* y, const float* m, const fl
                         const float* a, const float* b, float* g, int64_t r0, int64_t r1,
                         int64_t cols) {
   if (cols <= 16) r0 = soft_grad_narrow_f32(x, y, m, l, a, b, g, r0, r1, cols);
-  for (int64_t i = r0; i < r1; ++i) {
-    const float *xi = x + i * cols, *yi = y + i * cols;
-    float* gi = g + i * cols;
-    __m512 mv = _mm512_set1_ps(m[i]), lv = _mm512_set1_ps(l[i]), av = _mm512_set1_ps(a[i]),
-           bv = _mm512_set1_ps(b[i]);
-    chunks(cols, [&](int64_t j, __mmask16 k) {
-      __m512 p = probs(_mm512_maskz_loadu_ps(k, xi + j), mv, lv);
-      __m512 by = _mm512_mul_ps(bv, _mm512_maskz_loadu_ps(k, yi + j));
-      _mm512_mask_storeu_ps(gi + j, k, _mm512_fmsub_ps(av, p, by));
-    });
-  }
+  soft_grad_rows(x, y, m, l, a, b, g, r0, r1, cols);
 }
 
 // The log_softmax gradient ct - p·Σ_j ct_j from its output y: p = e^{y} (y ≤ 0; 0 below
@@ -634,7 +657,7 @@ void stats_rows_f64(const double* x, double* m, double* l, double* lse, int64_t 
   }
 }
 
-// As soft_ce_rows_f32, in long double.
+// As soft_ce_rows, in long double.
 void soft_ce_rows_f64(const double* x, const double* y, double* loss, double* m, double* l,
                       double* lse, double* mass, int64_t r0, int64_t r1, int64_t c) {
   for (int64_t i = r0; i < r1; ++i) {
@@ -822,11 +845,13 @@ void log_softmax_rows_half(const uint16_t* x, uint16_t* y, int64_t r0, int64_t r
   }
 }
 
-// The cross-entropies' row functions over 16-bit logits (and labels): computed as float32
-// rows with float32 row values, the gradients rounded once into the 16-bit output.
+// The cross-entropies' row functions over 16-bit logits (and labels), computed in float32 with
+// float32 row values, the gradients rounded once into the 16-bit output: rows wider than 16 read
+// and written in their format, narrower ones through float32 buffers (the narrow kernels).
 template <typename H>
 void half_stats(const uint16_t* x, float* m, float* l, float* lse, int64_t r0, int64_t r1,
                 int64_t c) {
+  if (c > 16) return stats_rows<H>(x, m, l, lse, r0, r1, c);  // read as they are
   half_blocks<H>(x, nullptr, nullptr, r0, r1, c,
                  [=](const float* xs, const float*, float*, int64_t b, int64_t n) {
                    stats_rows_f32(xs, m + b, l + b, lse + b, 0, n, c);
@@ -834,18 +859,10 @@ void half_stats(const uint16_t* x, float* m, float* l, float* lse, int64_t r0, i
 }
 
 template <typename H>
-void half_soft_ce(const uint16_t* x, const uint16_t* y, float* loss, float* m, float* l,
-                  float* lse, float* mass, int64_t r0, int64_t r1, int64_t c) {
-  half_blocks<H>(x, y, nullptr, r0, r1, c,
-                 [=](const float* xs, const float* ys, float*, int64_t b, int64_t n) {
-                   soft_ce_rows_f32(xs, ys, loss + b, m + b, l + b, lse + b, mass + b, 0, n, c);
-                 });
-}
-
-template <typename H>
 void half_int_grad(const uint16_t* x, const int32_t* y, const float* m, const float* l,
                    const float* a, const float* b, const float* c, uint16_t* g, int64_t r0,
                    int64_t r1, int64_t cols) {
+  if (cols > 16) return int_grad_rows<H>(x, y, m, l, a, b, c, g, r0, r1, cols);
   half_blocks<H>(x, nullptr, g, r0, r1, cols,
                  [=](const float* xs, const float*, float* gs, int64_t i, int64_t n) {
                    int_grad_rows_f32(xs, y + i, m + i, l + i, a + i, b + i, c + i, gs, 0, n,
@@ -857,6 +874,7 @@ template <typename H>
 void half_soft_grad(const uint16_t* x, const uint16_t* y, const float* m, const float* l,
                     const float* a, const float* b, uint16_t* g, int64_t r0, int64_t r1,
                     int64_t cols) {
+  if (cols > 16) return soft_grad_rows<H>(x, y, m, l, a, b, g, r0, r1, cols);
   half_blocks<H>(x, y, g, r0, r1, cols,
                  [=](const float* xs, const float* ys, float* gs, int64_t i, int64_t n) {
                    soft_grad_rows_f32(xs, ys, m + i, l + i, a + i, b + i, gs, 0, n, cols);
@@ -1041,10 +1059,10 @@ constexpr auto StatsF32Impl = Stats<ffi::F32, stats_rows_f32>;
 constexpr auto StatsF64Impl = Stats<ffi::F64, stats_rows_f64>;
 constexpr auto StatsBF16Impl = Stats<ffi::BF16, half_stats<BF16>>;
 constexpr auto StatsF16Impl = Stats<ffi::F16, half_stats<F16>>;
-constexpr auto SoftCrossEntropyF32Impl = SoftCrossEntropy<ffi::F32, soft_ce_rows_f32>;
+constexpr auto SoftCrossEntropyF32Impl = SoftCrossEntropy<ffi::F32, soft_ce_rows<F32, float>>;
 constexpr auto SoftCrossEntropyF64Impl = SoftCrossEntropy<ffi::F64, soft_ce_rows_f64>;
-constexpr auto SoftCrossEntropyBF16Impl = SoftCrossEntropy<ffi::BF16, half_soft_ce<BF16>>;
-constexpr auto SoftCrossEntropyF16Impl = SoftCrossEntropy<ffi::F16, half_soft_ce<F16>>;
+constexpr auto SoftCrossEntropyBF16Impl = SoftCrossEntropy<ffi::BF16, soft_ce_rows<BF16, uint16_t>>;
+constexpr auto SoftCrossEntropyF16Impl = SoftCrossEntropy<ffi::F16, soft_ce_rows<F16, uint16_t>>;
 constexpr auto IntGradF32Impl = IntGrad<ffi::F32, int_grad_rows_f32>;
 constexpr auto IntGradF64Impl = IntGrad<ffi::F64, int_grad_rows_f64>;
 constexpr auto IntGradBF16Impl = IntGrad<ffi::BF16, half_int_grad<BF16>>;
