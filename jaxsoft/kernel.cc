@@ -744,7 +744,9 @@ void half_blocks(const uint16_t* x, const uint16_t* y, uint16_t* out, int64_t r0
   std::unique_ptr<float[]> xs(new float[block * c]), ys(new float[y ? block * c : 0]),
       outs(new float[out ? block * c : 0]);
   auto load = [](const uint16_t* from, float* to, int64_t size) {
-    chunks(size, [&](int64_t j, __mmask16 k) { _mm512_mask_storeu_ps(to + j, k, H::load(from + j, k)); });
+    chunks(size, [&](int64_t j, __mmask16 k) {
+      _mm512_mask_storeu_ps(to + j, k, H::load(from + j, k));
+    });
   };
   for (int64_t b = r0; b < r1; b += block) {
     int64_t n = std::min(block, r1 - b), size = n * c;
