@@ -3,10 +3,11 @@
 Each workload is timed for jaxsoft and its peers (jax.nn / optax under `jax.jit`, NumPy, and
 PyTorch CPU when installed: the `bench` extra, or `pip install torch==2.13.0 --index-url
 https://download.pytorch.org/whl/cpu`) on the same inputs: the median of several repetitions
-after a warm-up (compile excluded, `block_until_ready`). The machine's limits are measured in
-the same run (copy bandwidth into a preallocated buffer, read-only bandwidth, float32 matmul
-GFLOP/s); each row reports its effective GB/s (the bytes it must move at least) or GFLOP/s and
-the fraction of the copy or matmul limit.
+after a warm-up (compile excluded, `block_until_ready`), and for the softmax and loss rows the
+fastest of them. The machine's limits are measured in the same run (copy bandwidth into a
+preallocated buffer, read-only bandwidth, float32 matmul GFLOP/s); each row reports its
+effective GB/s (the bytes it must move at least) or GFLOP/s and the fraction of the copy or
+matmul limit.
 
 On a GPU (JAX's default backend not the CPU) the same workloads run on the device: the limits
 are the device's (a donated in-place pass over 1 GiB for copy, a sum for read, the default-
@@ -78,8 +79,8 @@ class Row:
     dtype: str
     impl: str
     median_ms: float
-    # the fastest sample (softmax and loss rows): on this VM a large output's huge pages can
-    # fault on the host for a while, and the median of a short sampling catches it (README)
+    # the fastest sample (softmax and loss rows): the median of a short sampling can fall in a
+    # slow phase of the machine (on a VM, its host faulting in a large output's pages; README)
     min_ms: float | None = None
     gbps: float | None = None
     gflops: float | None = None
