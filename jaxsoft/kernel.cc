@@ -136,12 +136,18 @@ void softmax_rows_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t 
       s1 = _mm512_add_pd(s1, hi_pd(e));
     });
     double s = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
-    __m512d inv = _mm512_set1_pd(1.0 / (s < 1.0 ? 1.0 : s));  // < 1 only for an empty row
+    double inv = 1.0 / (s < 1.0 ? 1.0 : s);  // < 1 only for an empty row
+    // 1/s as a float32 pair hi + lo (48 bits), both times 2^64: 2^64·y = e·hi + fl(e·lo) in
+    // one FMA, rounded once (lo's product errs by ~2^-48 of y), then the exact 2^-64. The 2^64
+    // keeps e·lo out of the subnormals, which XLA's threads flush to zero (a tiny y lost up to
+    // an ulp without it). As exact as the float64 product rounded to float32, in 3 operations.
+    float inv_hi = (float)inv;
+    __m512 hi = _mm512_set1_ps(0x1p64f * inv_hi),
+           lo = _mm512_set1_ps(0x1p64f * (float)(inv - inv_hi)), down = _mm512_set1_ps(0x1p-64f);
     chunks(c, [&](int64_t j, __mmask16 k) {
       __m512 e = _mm512_maskz_loadu_ps(k, yi + j);
-      __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(lo_pd(e), inv));
-      __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(hi_pd(e), inv));
-      _mm512_mask_storeu_ps(yi + j, k, join(lo, hi));
+      __m512 y2 = _mm512_fmadd_ps(e, hi, _mm512_mul_ps(e, lo));
+      _mm512_mask_storeu_ps(yi + j, k, _mm512_mul_ps(y2, down));
     });
   }
 }
