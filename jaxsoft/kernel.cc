@@ -8,7 +8,8 @@
 //
 // Conventions (those of jaxsoft.softmax): m is at least -max (a row of all -inf sums to 0 and
 // gives 0, not 0/0); e^{x - m} is 0 where x - m is below the smallest subnormal's exponent
-// (-inf included); a NaN or +inf anywhere in a row makes the whole row NaN.
+// (-inf included); a NaN or +inf anywhere in a row makes the whole row NaN. XLA's threads run
+// with subnormals flushed to zero, so there the subnormal results below are 0 as well.
 //
 // The soft-label cross-entropy's kernel (SoftCrossEntropy) forms the loss beside the row's
 // statistics, in the same wider format, reading x and the labels y once.

@@ -1,5 +1,6 @@
 """The softmax family against a 120-digit oracle, the seeds' identities, and the conventions."""
 
+import contextlib
 import functools
 import importlib
 import pathlib
@@ -568,3 +569,21 @@ def test_bad_input_is_named():
         jaxsoft.softmax(jnp.ones((3, 4)), where=jnp.ones(3, bool))
     with pytest.raises(TypeError, match="where must be a boolean array"):
         jaxsoft.softmax(jnp.ones(3), where=jnp.ones(3))
+
+
+@pytest.mark.parametrize("path", ["kernel", "jnp"])
+def test_subnormal_softmax_entries_are_flushed_under_jit_as_jax_nn(path, x64):
+    """README, Numerics: XLA's CPU threads flush subnormals to zero. e^-95 ≈ 5.5e-42 is a
+    float32 subnormal: 0 under jit (jaxsoft's kernel, its jnp path and jax.nn alike); float64
+    keeps it."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("the flush is the CPU's (XLA sets it on its threads)")
+    z = np.array([[0.0, -95.0] + [-1e4] * 30])
+    ctx = jaxsoft.kernel.disabled() if path == "jnp" else contextlib.nullcontext()
+    with ctx:
+        f32 = np.asarray(jax.jit(jaxsoft.softmax)(jnp.asarray(z, jnp.float32)))
+        f64 = np.asarray(jax.jit(jaxsoft.softmax)(jnp.asarray(z, jnp.float64)))
+    np.testing.assert_array_equal(f32[0, :2], np.asarray(jax.jit(jax.nn.softmax)(
+        jnp.asarray(z, jnp.float32)))[0, :2])
+    assert f32[0, 1] == 0
+    np.testing.assert_allclose(f64[0, 1], np.exp(-95.0), rtol=1e-15)
