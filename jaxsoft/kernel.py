@@ -75,11 +75,9 @@ OUTPUTS = {"stats": 3, "soft_cross_entropy": 5, "int_grad": 0, "soft_grad": 0,
            "log_softmax_grad": 0}  # row results
 # (0: one result of the first array's shape)
 SUFFIXES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
-# softmax and log_softmax also read and write bfloat16/float16 (converted in registers); so
-# do the cross-entropies' kernels, on the CPU only (row values in float32)
+# these also read and write bfloat16/float16 (converted in registers; row values in float32)
 HALF = {np.dtype(jax.numpy.bfloat16): "BF16", np.dtype(np.float16): "F16"}
-CPU_HALF = ("stats", "soft_cross_entropy", "int_grad", "soft_grad")  # (GPU: not measured)
-HALF_SYMBOLS = ("softmax", "log_softmax", *CPU_HALF)
+HALF_SYMBOLS = ("softmax", "log_softmax", "stats", "soft_cross_entropy", "int_grad", "soft_grad")
 # float32 only: for float64 its glibc scalar exp took 2.3× XLA's pass (65536×10, measured)
 F32_ONLY = ("log_softmax_grad",)
 # each entry from its row's values alone: on a GPU in column blocks (`jaxsoft.gpu.call`)
@@ -179,8 +177,8 @@ def status() -> str:
 
 def applies(x, axes, where, fn="stats") -> bool:
     """Whether kernel `fn` serves `x` reduced over `axes` now: a dtype it takes (`dtypes`:
-    float32/float64; also bfloat16/float16 for softmax and log_softmax, and on the CPU for
-    the cross-entropies' kernels, `CPU_HALF`; float32 only for the log_softmax gradient),
+    float32/float64; also bfloat16/float16 for softmax, log_softmax and the cross-entropies'
+    kernels, `HALF_SYMBOLS`; float32 only for the log_softmax gradient),
     the last axis, rows of at least one entry (the CPU kernels leave the row statistics of an
     empty row unwritten), no mask, kernels on.
     Where JAX's default backend is the CPU, the compiled kernels (built at the first call);
@@ -195,7 +193,6 @@ def applies(x, axes, where, fn="stats") -> bool:
     from jaxsoft import gpu
 
     return (x.size > 0 and x.shape[-1] <= gpu.MAX_WIDTH
-            and not (fn in CPU_HALF and np.dtype(x.dtype) in HALF)
             and (gpu.enabled() or (_interpret[0] and gpu.available())))
 
 

@@ -243,8 +243,8 @@ class Stats:
     compensate=False (bfloat16/float16 inputs, see `compensated`): err = 0, no Fast2Sum.
 
     rows_kernel (exact only): where the compiled row kernels apply (`jaxsoft.kernel.applies`:
-    float32/float64, the last axis, no mask; on the CPU also bfloat16/float16 x, whose
-    statistics are float32), m, log1p(s) and lse come from `kernel.values`, summed in a wider
+    float32/float64, the last axis, no mask; also bfloat16/float16 x, whose statistics are
+    float32), m, log1p(s) and lse come from `kernel.values`, summed in a wider
     format (s itself is not formed); d and err as above, in the statistics' dtype.
 
     exact=False (for the softmax, which only divides by 1 + s): s = Σ_j e^{fl(x_j − m)} − 1,

@@ -10,7 +10,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_kernel import CE, FUNCTIONS, INT_OPTIONS, REFERENCES, SPECIAL_ROWS
+from test_kernel import (
+    CE,
+    FUNCTIONS,
+    INT_OPTIONS,
+    REFERENCES,
+    SPECIAL_ROWS,
+    check_int_ce_16_bit,
+    check_soft_ce_16_bit,
+    int_ce_16_bit,
+    soft_ce_16_bit,
+)
 
 import jaxsoft
 from jaxsoft import gpu, kernel
@@ -91,13 +101,34 @@ def test_special_rows_and_gradients_follow_the_jnp_path(fn, name, interpreted):
 
     with jax.enable_x64(dtype == np.float64):
         got, got_grad = jax.jit(f)(x), jax.jit(grad)(x)
-        half = name in ("bf16", "f16")
-        assert bool(interpreted) == (not half or fn in ("softmax", "log_softmax"))
+        # (16-bit logsumexp: the jnp path, `Stats` without its compensation)
+        assert bool(interpreted) == (fn != "logsumexp" or name in DTYPES)
         want, want_grad = _jnp(jax.jit(f), x), _jnp(jax.jit(grad), x)
     np.testing.assert_array_equal(np.asarray(got, np.float64), np.asarray(want, np.float64))
     np.testing.assert_allclose(np.asarray(got_grad, np.float64),
                                np.asarray(want_grad, np.float64),
                                rtol=8 * float(jnp.finfo(dtype).eps), atol=1e-30)
+
+
+@pytest.mark.parametrize("columns", [2048, 16])  # 16: 37-wide rows in 3 column blocks
+@pytest.mark.parametrize("options", INT_OPTIONS, ids=str)
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_16_bit_integer_label_cross_entropy_reads_its_format(dtype, options, columns,
+                                                             interpreted, monkeypatch):
+    """As on the CPU (test_kernel): the Pallas statistics and gradient read the 16-bit
+    logits, computing in float32; the results are the jnp path's rounded alike."""
+    monkeypatch.setattr(gpu, "COLUMNS", columns)
+    x, labels, loss = int_ce_16_bit(dtype, 37, options)
+    check_int_ce_16_bit(x, labels, options, loss)
+    assert interpreted
+
+
+@pytest.mark.parametrize("width", [37, gpu.PAIR_WIDTH + 1])  # the forward a kernel, or jnp
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_16_bit_soft_label_cross_entropy_reads_its_format(dtype, width, interpreted):
+    x, y = soft_ce_16_bit(dtype, width)
+    check_soft_ce_16_bit(x, y)
+    assert interpreted
 
 
 @pytest.mark.parametrize("columns", [2048, 16])  # 16: 37-wide rows in 3 column blocks
@@ -191,8 +222,8 @@ WORKLOADS = {  # name: (function, kernels in its jit)
 @pytest.mark.parametrize("shape", [(64, 10), (8, 32768)])
 def test_lowers_to_triton_for_cuda(workload, dtype, shape, lowering_for_an_h100):
     f, count = WORKLOADS[workload]
-    if dtype == jnp.bfloat16 and ("CE" in workload or "logsumexp" in workload):
-        count = 0  # their 16-bit inputs take the jnp path (`_ce_soft_jvp`)
+    if dtype == jnp.bfloat16 and "logsumexp" in workload:
+        count = 0  # its 16-bit inputs take the jnp path (`Stats`: compensate=False)
     text = jax.export.export(
         jax.jit(f), platforms=["cuda"],
         disabled_checks=[jax.export.DisabledSafetyCheck.custom_call(TRITON)],

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import jaxsoft
-from jaxsoft import gpu, kernel
+from jaxsoft import kernel
 
 NINF, INF, NAN = -np.inf, np.inf, np.nan
 DTYPES = {"f32": np.float32, "f64": np.float64}
@@ -311,7 +311,17 @@ def test_16_bit_integer_label_cross_entropy_reads_its_format(options, name, cols
     """bf16/f16 logits go to the statistics and gradient kernels as they are (float32 row
     values): the loss and gradient are the float32 ones rounded once, as on the jnp path
     (which computes on the float32 upcast), conventions included."""
-    dtype = HALF[name]
+    x, labels, loss = int_ce_16_bit(HALF[name], cols, options)
+    text = jax.jit(jax.value_and_grad(loss)).lower(x).as_text()
+    suffix = {"bf16": "BF16", "f16": "F16"}[name]
+    assert f"@jaxsoft_Stats{suffix}" in text and f"@jaxsoft_IntGrad{suffix}" in text
+    check_int_ce_16_bit(x, labels, options, loss)
+
+
+def int_ce_16_bit(dtype, cols, options):
+    """(x, labels, loss): 4×30 rows of `cols` 16-bit logits, an empty, a +inf and a NaN row,
+    invalid labels and the ignored class of some `options`; loss a weighted sum of the
+    finite per-row losses."""
     rng = np.random.default_rng(cols)
     x = np.asarray(3 * rng.standard_normal((4, 30, cols)), np.float32)
     x[0, :3] = np.array(SPECIAL_ROWS, np.float32)[:3, :1]  # an empty, a +inf and a NaN row
@@ -325,16 +335,19 @@ def test_16_bit_integer_label_cross_entropy_reads_its_format(options, name, cols
         return jnp.sum(jnp.where(jnp.isfinite(per_row), per_row, 0).astype(jnp.float32)
                        * weights)
 
-    text = jax.jit(jax.value_and_grad(loss)).lower(x).as_text()
-    suffix = {"bf16": "BF16", "f16": "F16"}[name]
-    assert f"@jaxsoft_Stats{suffix}" in text and f"@jaxsoft_IntGrad{suffix}" in text
+    return x, labels, loss
+
+
+def check_int_ce_16_bit(x, labels, options, loss):
+    """The per-row loss, the gradient and the closed-form gradient are the jnp path's
+    (`_rounded_alike`), the summed loss within 1e-5."""
     per_row = jaxsoft.softmax_cross_entropy_with_integer_labels(x, labels, **options)
     want_row = _jnp(functools.partial(jaxsoft.softmax_cross_entropy_with_integer_labels,
                                       **options), x, labels)
     (got_v, got), (want_v, want) = jax.value_and_grad(loss)(x), _jnp(jax.value_and_grad(loss), x)
     closed = functools.partial(jaxsoft.softmax_cross_entropy_with_integer_labels_grad,
                                **options)
-    _rounded_alike(dtype, (per_row, want_row), (got, want),
+    _rounded_alike(x.dtype, (per_row, want_row), (got, want),
                    (closed(x, labels), _jnp(closed, x, labels)))
     np.testing.assert_allclose(got_v, want_v, rtol=1e-5)
 
@@ -358,7 +371,16 @@ def test_16_bit_soft_label_cross_entropy_reads_its_format(name, cols):
     """bf16/f16 logits and labels of their format go to the soft-label kernels as they are:
     loss and both gradients (logits, labels) are the float32 ones rounded once, as on the jnp
     path, the label conventions (0·log 0 = 0, mass on −inf, labels outside [0, 1]) included."""
-    dtype = HALF[name]
+    x, y = soft_ce_16_bit(HALF[name], cols)
+    text = jax.jit(soft_ce_vg).lower(x, y).as_text()
+    suffix = {"bf16": "BF16", "f16": "F16"}[name]
+    assert f"@jaxsoft_SoftCrossEntropy{suffix}" in text and f"@jaxsoft_SoftGrad{suffix}" in text
+    check_soft_ce_16_bit(x, y)
+
+
+def soft_ce_16_bit(dtype, cols):
+    """(x, y): 3×20 rows of `cols` 16-bit logits and soft labels, the first rows
+    SOFT_LABEL_ROWS."""
     rng = np.random.default_rng(cols)
     x = np.asarray(3 * rng.standard_normal((3, 20, cols)), np.float32)
     y = _soft_labels((3, 20, cols), np.float32, cols)
@@ -368,20 +390,21 @@ def test_16_bit_soft_label_cross_entropy_reads_its_format(name, cols):
     y[0, :rows, :4] = np.array([r[1] for r in SOFT_LABEL_ROWS], np.float32)
     big = float(jnp.finfo(dtype).max)  # ±3e38 as the format's ±max (float16)
     x = jnp.asarray(np.where(np.isinf(x), x, np.clip(x, -big, big)), dtype)
-    y = jnp.asarray(y, dtype)
-    f = jaxsoft.softmax_cross_entropy
+    return x, jnp.asarray(y, dtype)
 
-    def loss(a, b):
-        per_row = f(a, b)
-        return jnp.sum(jnp.where(jnp.isfinite(per_row), per_row, 0).astype(jnp.float32))
 
-    vg = jax.value_and_grad(loss, argnums=(0, 1))
-    text = jax.jit(vg).lower(x, y).as_text()
-    suffix = {"bf16": "BF16", "f16": "F16"}[name]
-    assert f"@jaxsoft_SoftCrossEntropy{suffix}" in text and f"@jaxsoft_SoftGrad{suffix}" in text
-    (got_v, got), (want_v, want) = vg(x, y), _jnp(vg, x, y)
-    grad = jaxsoft.softmax_cross_entropy_grad
-    _rounded_alike(dtype, (f(x, y), _jnp(f, x, y)), *zip(got, want, strict=True),
+@functools.partial(jax.value_and_grad, argnums=(0, 1))
+def soft_ce_vg(a, b):
+    per_row = jaxsoft.softmax_cross_entropy(a, b)
+    return jnp.sum(jnp.where(jnp.isfinite(per_row), per_row, 0).astype(jnp.float32))
+
+
+def check_soft_ce_16_bit(x, y):
+    """Loss, both gradients and the closed-form gradient are the jnp path's
+    (`_rounded_alike`), the summed loss within 1e-5."""
+    f, grad = jaxsoft.softmax_cross_entropy, jaxsoft.softmax_cross_entropy_grad
+    (got_v, got), (want_v, want) = soft_ce_vg(x, y), _jnp(soft_ce_vg, x, y)
+    _rounded_alike(x.dtype, (f(x, y), _jnp(f, x, y)), *zip(got, want, strict=True),
                    (grad(x, y), _jnp(grad, x, y)))
     np.testing.assert_allclose(got_v, want_v, rtol=1e-5)
 
@@ -400,16 +423,6 @@ def test_16_bit_gradient_is_written_once_in_its_format(fn):
     grad = root.rsplit("%", 1)[1].rstrip(")")  # the tuple's last element: the gradient
     made = next(line for line in entry.splitlines() if line.strip().startswith(f"%{grad} ="))
     assert "GradBF16" in made and "bf16[64,300]" in made, made
-
-
-def test_16_bit_statistics_kernels_are_the_cpus_only():
-    """On a GPU (here its kernels interpreted) 16-bit logits take the float32 upcast: the
-    Pallas statistics and gradient are not measured in 16 bits (`kernel.CPU_HALF`)."""
-    x = jnp.ones((4, 6), jnp.bfloat16)
-    with kernel.gpu_interpreted():
-        for fn in kernel.CPU_HALF:
-            assert not kernel.applies(x, (1,), None, fn)
-            assert kernel.applies(x.astype(jnp.float32), (1,), None, fn) == gpu.available()
 
 
 @needs_kernel

@@ -366,6 +366,9 @@ def _ce_soft_rows(x, labels, where, axis, compensate=True, rows_kernel=True, wit
     temporaries (a `where` for 0·log 0 and a compare for the label check made this 3.4×
     slower). `with_mass`: Σ_j y_j also over wide rows (the kernel's fallback)."""
     st = Stats(x, (axis,), where, compensate=compensate, rows_kernel=rows_kernel)
+    # 16-bit x and y of a kernel's float32 statistics (on a GPU over rows > PAIR_WIDTH: the
+    # conversions fuse into this pass's reads)
+    x, labels = st.x.astype(st.m.dtype), labels.astype(st.m.dtype)
     if where is not None:
         labels = jnp.where(where, labels, 0)
     big = jnp.finfo(x.dtype).max
@@ -375,11 +378,11 @@ def _ce_soft_rows(x, labels, where, axis, compensate=True, rows_kernel=True, wit
     # plain constant XLA on CPU shares its full-size broadcast with `Stats` and writes it to
     # memory; not in a GPU kernel's body, which has no Triton lowering for it, `jaxsoft.gpu`.)
     floor = jnp.array(-big, x.dtype)
-    clamped = jnp.maximum(st.x, floor if gpu.in_body() else jax.lax.optimization_barrier(floor))
+    clamped = jnp.maximum(x, floor if gpu.in_body() else jax.lax.optimization_barrier(floor))
     gaps = 2 * (labels * (st.m * 0.5 - clamped * 0.5))
     # ... and +inf under y > 0: clamped − x is +inf there (else 0), min(·, y·2/tiny) ≥ 2 for
     # y ≥ tiny, times big overflows.
-    hit = jnp.minimum(clamped - st.x, labels * (2 / jnp.finfo(x.dtype).tiny))
+    hit = jnp.minimum(clamped - x, labels * (2 / jnp.finfo(x.dtype).tiny))
     # A label outside [0, 1] makes y(1 − y) < 0: its square root, times 0, is NaN.
     invalid = jnp.sqrt(labels - labels * labels) * 0
     terms = gaps + hit * big + invalid  # y·(−log softmax) − y·log1p(s), per entry
@@ -438,8 +441,8 @@ def _soft_grad_residuals(labels, axis, where, stats):
     if where is not None:
         labels = jnp.where(where, labels, 0)
     m, log1p_s, _, mass = stats  # log1p_s is NaN in rows with invalid labels
-    if mass is None:
-        mass = jnp.sum(labels, axis=axis, keepdims=True)
+    if mass is None:  # (in the statistics' float32 for 16-bit labels)
+        mass = jnp.sum(labels.astype(m.dtype), axis=axis, keepdims=True)
     return labels, m, log1p_s, mass
 
 
