@@ -4,10 +4,10 @@ Each workload is timed for jaxsoft and its peers (jax.nn / optax under `jax.jit`
 PyTorch CPU when installed: the `bench` extra, or `pip install torch==2.13.0 --index-url
 https://download.pytorch.org/whl/cpu`) on the same inputs: the median of several repetitions
 after a warm-up (compile excluded, `block_until_ready`), and for the softmax and loss rows the
-fastest of them. The machine's limits are measured in the same run (copy bandwidth into a
-preallocated buffer, read-only bandwidth, float32 matmul GFLOP/s); each row reports its
-effective GB/s (the bytes it must move at least) or GFLOP/s and the fraction of the copy or
-matmul limit.
+fastest of them, those rows' medians taken in rounds (`ROUNDS`). The machine's limits are
+measured in the same run (copy bandwidth into a preallocated buffer, read-only bandwidth,
+float32 matmul GFLOP/s); each row reports its effective GB/s (the bytes it must move at least)
+or GFLOP/s and the fraction of the copy or matmul limit.
 
 On a GPU (JAX's default backend not the CPU) the same workloads run on the device: the limits
 are the device's (a donated in-place pass over 1 GiB for copy, a sum for read, the default-
@@ -100,6 +100,12 @@ class Row:
 # On a GPU, where a call may take less time than its dispatch from Python, one timed sample is
 # as many calls queued back to back as fill GPU_SAMPLE_SECONDS (at most 100), then one wait.
 MIN_SECONDS, MAX_REPS, GPU_SAMPLE_SECONDS = 0.25, 200, 0.005
+# The softmax and loss rows sample each implementation in ROUNDS rounds (full run, --quick),
+# the implementations in turns between rounds, and report the median of the rounds' medians:
+# a slow phase of the machine lasting a second or two (README: this VM's host faulting in a
+# fresh output's huge pages) then spoils one round, not the row. Within a round each
+# implementation still runs alone, after a warm-up call of its own.
+ROUNDS = (3, 1)
 
 
 def median_ms(fn, *args, reps=5) -> float:
@@ -356,16 +362,19 @@ def array_rows(quick, reps, lim, only=None) -> list[Row]:
               file=sys.stderr, flush=True)
         inputs = Inputs(shape, dtype)
         for w in (w for w, s, d in cases if (s, d) == (shape, dtype)):
-            times = {}
-            for impl in w.fns:
-                fn, args = w.compiled(impl), inputs.args(w.args, impl)
-                if fn is not None and args is not None:
-                    times[impl] = samples_ms(fn, *args, reps=reps)
+            calls = {impl: (w.compiled(impl), inputs.args(w.args, impl)) for impl in w.fns}
+            calls = {impl: c for impl, c in calls.items() if None not in c}
+            rounds = {impl: [] for impl in calls}
+            for _ in range(ROUNDS[quick]):
+                for impl, (fn, args) in calls.items():
+                    rounds[impl].append(samples_ms(fn, *args, reps=reps))
+            medians = {impl: float(np.median([np.median(t) for t in r]))
+                       for impl, r in rounds.items()}
             nbytes = w.arrays * inputs.z.size * inputs.dtype.itemsize
-            ours = float(np.median(times["jaxsoft"]))
-            rows += [make_row(w.name, shape, dtype, impl, float(np.median(t)), lim,
-                              ours_ms=ours, nbytes=nbytes, min_ms=min(t))
-                     for impl, t in times.items()]
+            rows += [make_row(w.name, shape, dtype, impl, medians[impl], lim,
+                              ours_ms=medians["jaxsoft"], nbytes=nbytes,
+                              min_ms=min(min(t) for t in r))
+                     for impl, r in rounds.items()]
     return rows
 
 

@@ -35,6 +35,25 @@ def test_every_workload_runs_at_a_tiny_shape(monkeypatch, lim):
     assert all(line.count("|") == 9 for line in table.splitlines() if line.startswith("| 8×16"))
 
 
+def test_rows_are_the_median_of_rounds_taken_in_turns(monkeypatch, lim):
+    """Each implementation sampled in ROUNDS rounds, all implementations in turns between
+    rounds; a row's median is the median of its rounds' medians, its min the fastest sample."""
+    monkeypatch.setattr(benchmarks, "SHAPES", dict.fromkeys(benchmarks.SHAPES, ([], [(8, 16)])))
+    monkeypatch.setattr(benchmarks, "ROUNDS", (3, 3))
+    per_round = [[50.0, 70.0], [1.0, 3.0], [2.0, 4.0]]  # a slow round, then two of medians 2, 3
+    calls = []
+
+    def samples(fn, *args, reps):
+        calls.append(fn)
+        return per_round[calls.count(fn) - 1]
+
+    monkeypatch.setattr(benchmarks, "samples_ms", samples)
+    rows = benchmarks.array_rows(True, 1, lim, only=["log_softmax value_and_grad"])
+    impls = len(rows)
+    assert impls >= 2 and len(calls) == 3 * impls and len(set(calls[:impls])) == impls
+    assert all(r.median_ms == 3.0 and r.min_ms == 1.0 for r in rows)
+
+
 def test_mlp_step_and_epoch_rows(monkeypatch, lim):
     monkeypatch.setattr(benchmarks, "MLP_EXAMPLES", (0, 100))
     monkeypatch.setattr(benchmarks, "MLP_BATCHES", (10,))
