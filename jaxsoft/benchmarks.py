@@ -4,10 +4,10 @@ Each workload is timed for jaxsoft and its peers (jax.nn / optax under `jax.jit`
 PyTorch CPU when installed: the `bench` extra, or `pip install torch==2.13.0 --index-url
 https://download.pytorch.org/whl/cpu`) on the same inputs: the median of several repetitions
 after a warm-up (compile excluded, `block_until_ready`), and for the softmax and loss rows the
-fastest of them, those rows' medians taken in rounds (`ROUNDS`). The machine's limits are
-measured in the same run (copy bandwidth into a preallocated buffer, read-only bandwidth,
-float32 matmul GFLOP/s); each row reports its effective GB/s (the bytes it must move at least)
-or GFLOP/s and the fraction of the copy or matmul limit.
+fastest of them, those rows sampled in rounds and their median the fastest round's (`ROUNDS`).
+The machine's limits are measured in the same run (copy bandwidth into a preallocated buffer,
+read-only bandwidth, float32 matmul GFLOP/s); each row reports its effective GB/s (the bytes it
+must move at least) or GFLOP/s and the fraction of the copy or matmul limit.
 
 On a GPU (JAX's default backend not the CPU) the same workloads run on the device: the limits
 are the device's (a donated in-place pass over 1 GiB for copy, a sum for read, the default-
@@ -82,6 +82,7 @@ class Row:
     # the fastest sample (softmax and loss rows): the median of a short sampling can fall in a
     # slow phase of the machine (on a VM, its host faulting in a large output's pages; README)
     min_ms: float | None = None
+    rounds_ms: list | None = None  # each round's median (softmax and loss rows; `ROUNDS`)
     gbps: float | None = None
     gflops: float | None = None
     fraction_of_limit: float | None = None  # of the copy bandwidth (GB/s) or matmul (GFLOP/s)
@@ -101,10 +102,11 @@ class Row:
 # as many calls queued back to back as fill GPU_SAMPLE_SECONDS (at most 100), then one wait.
 MIN_SECONDS, MAX_REPS, GPU_SAMPLE_SECONDS = 0.25, 200, 0.005
 # The softmax and loss rows sample each implementation in ROUNDS rounds (full run, --quick),
-# the implementations in turns between rounds, and report the median of the rounds' medians:
-# a slow phase of the machine lasting a second or two (README: this VM's host faulting in a
-# fresh output's huge pages) then spoils one round, not the row. Within a round each
-# implementation still runs alone, after a warm-up call of its own.
+# the implementations in turns between rounds, and report the fastest round's median (as
+# `timeit` takes the best of its repeats: a slower round is the machine's doing, here a slow
+# phase of a second or more, this VM's host faulting in a fresh output's huge pages; README),
+# and every round's median (`rounds_ms`). Within a round each implementation runs alone,
+# after a warm-up call of its own.
 ROUNDS = (3, 1)
 
 
@@ -368,12 +370,11 @@ def array_rows(quick, reps, lim, only=None) -> list[Row]:
             for _ in range(ROUNDS[quick]):
                 for impl, (fn, args) in calls.items():
                     rounds[impl].append(samples_ms(fn, *args, reps=reps))
-            medians = {impl: float(np.median([np.median(t) for t in r]))
-                       for impl, r in rounds.items()}
+            medians = {impl: [float(np.median(t)) for t in r] for impl, r in rounds.items()}
             nbytes = w.arrays * inputs.z.size * inputs.dtype.itemsize
-            rows += [make_row(w.name, shape, dtype, impl, medians[impl], lim,
-                              ours_ms=medians["jaxsoft"], nbytes=nbytes,
-                              min_ms=min(min(t) for t in r))
+            rows += [make_row(w.name, shape, dtype, impl, min(medians[impl]), lim,
+                              ours_ms=min(medians["jaxsoft"]), nbytes=nbytes,
+                              min_ms=min(min(t) for t in r), rounds_ms=medians[impl])
                      for impl, r in rounds.items()]
     return rows
 
