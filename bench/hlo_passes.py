@@ -77,6 +77,7 @@ def report(workload, shape, dtype, hlo_dir=None):
         text = compiled.as_text()
         if hlo_dir:
             safe = re.sub(r"\W+", "_", f"{workload.name}_{impl}_{'x'.join(map(str, shape))}")
+            pathlib.Path(hlo_dir).mkdir(parents=True, exist_ok=True)
             (pathlib.Path(hlo_dir) / f"{safe}.hlo").write_text(text)
         kernels = entry_kernels(text)
         moved = sum(r + w for _, _, r, w in kernels)
