@@ -322,26 +322,32 @@ void soft_grad_rows_f32(const float* x, const float* y, const float* m, const fl
 }
 
 // The log_softmax gradient ct - p·Σ_j ct_j from its output y: p = e^{y} (y ≤ 0; 0 below
-// e^{-104}, as `probs`), the row sum of the cotangent taken in float64.
-void log_softmax_grad_rows_f32(const float* y, const float* ct, float* g, int64_t r0, int64_t r1,
-                               int64_t cols) {
-  if (cols <= 16) r0 = log_softmax_grad_narrow_f32(y, ct, g, r0, r1, cols);
+// e^{-104}, as `probs`), the row sum of the cotangent taken in float64. H reads y's and ct's
+// format (float32, or bfloat16/float16 as they are, rounded once into g's).
+template <typename H = F32, typename E>
+void log_softmax_grad_rows(const E* y, const E* ct, E* g, int64_t r0, int64_t r1, int64_t cols) {
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t i = r0; i < r1; ++i) {
-    const float *yi = y + i * cols, *ci = ct + i * cols;
-    float* gi = g + i * cols;
+    const E *yi = y + i * cols, *ci = ct + i * cols;
+    E* gi = g + i * cols;
     __m512d s0 = _mm512_setzero_pd(), s1 = s0;
     chunks(cols, [&](int64_t j, __mmask16 k) {
-      __m512 v = _mm512_maskz_loadu_ps(k, ci + j);
+      __m512 v = H::load(ci + j, k);
       s0 = _mm512_add_pd(s0, lo_pd(v));
       s1 = _mm512_add_pd(s1, hi_pd(v));
     });
     __m512 s = _mm512_set1_ps((float)_mm512_reduce_add_pd(_mm512_add_pd(s0, s1)));
     chunks(cols, [&](int64_t j, __mmask16 k) {
-      __m512 p = probs(_mm512_maskz_loadu_ps(k, yi + j), zero, zero);
-      _mm512_mask_storeu_ps(gi + j, k, _mm512_fnmadd_ps(p, s, _mm512_maskz_loadu_ps(k, ci + j)));
+      __m512 p = probs(H::load(yi + j, k), zero, zero);
+      H::store(gi + j, k, _mm512_fnmadd_ps(p, s, H::load(ci + j, k)));
     });
   }
+}
+
+void log_softmax_grad_rows_f32(const float* y, const float* ct, float* g, int64_t r0, int64_t r1,
+                               int64_t cols) {
+  if (cols <= 16) r0 = log_softmax_grad_narrow_f32(y, ct, g, r0, r1, cols);
+  log_softmax_grad_rows(y, ct, g, r0, r1, cols);
 }
 
 // Rows of at most 16 entries, 16 rows at a time with one row per lane (the j-th entries of
@@ -890,6 +896,16 @@ void half_soft_grad(const uint16_t* x, const uint16_t* y, const float* m, const 
                  });
 }
 
+template <typename H>
+void half_log_softmax_grad(const uint16_t* y, const uint16_t* ct, uint16_t* g, int64_t r0,
+                           int64_t r1, int64_t cols) {
+  if (cols > 16) return log_softmax_grad_rows<H>(y, ct, g, r0, r1, cols);
+  half_blocks<H>(y, ct, g, r0, r1, cols,
+                 [=](const float* ys, const float* cs, float* gs, int64_t, int64_t n) {
+                   log_softmax_grad_rows_f32(ys, cs, gs, 0, n, cols);
+                 });
+}
+
 // ------------------------------------------------------------------------------ threading
 
 // Rows in chunks over XLA's intra-op pool. The calling thread takes chunks too and waits only
@@ -1041,15 +1057,16 @@ ffi::Error SoftGrad(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<D> y,
   return ffi::Error::Success();
 }
 
-// The log_softmax gradient: y (its output), ct (x's shape); float32 only (`jaxsoft.kernel`).
+// The log_softmax gradient: y (its output), ct (x's shape); float32 and the 16-bit formats
+// (`jaxsoft.kernel`).
 template <ffi::DataType D,
-          void (*rows_fn)(const T<D>*, const T<D>*, T<D>*, int64_t, int64_t, int64_t)>
+          void (*rows_fn)(const In<D>*, const In<D>*, In<D>*, int64_t, int64_t, int64_t)>
 ffi::Error LogSoftmaxGrad(ffi::ThreadPool pool, ffi::Buffer<D> y, ffi::Buffer<D> ct,
                           ffi::ResultBuffer<D> g) {
   int64_t cols = row_width(y.dimensions());
-  const T<D>*yp = y.typed_data(), *cp = ct.typed_data();
-  T<D>* gp = g->typed_data();
-  advise_huge_pages(gp, y.element_count() * sizeof(T<D>));
+  const In<D>*yp = entries<D>(y), *cp = entries<D>(ct);
+  In<D>* gp = entries<D>(*g);
+  advise_huge_pages(gp, y.element_count() * sizeof(In<D>));
   parallel_rows(pool, cols ? y.element_count() / cols : 0, 2 * cols, [=](int64_t r0, int64_t r1) {
     rows_fn(yp, cp, gp, r0, r1, cols);
   });
@@ -1081,6 +1098,8 @@ constexpr auto SoftGradF64Impl = SoftGrad<ffi::F64, soft_grad_rows_f64>;
 constexpr auto SoftGradBF16Impl = SoftGrad<ffi::BF16, half_soft_grad<BF16>>;
 constexpr auto SoftGradF16Impl = SoftGrad<ffi::F16, half_soft_grad<F16>>;
 constexpr auto LogSoftmaxGradF32Impl = LogSoftmaxGrad<ffi::F32, log_softmax_grad_rows_f32>;
+constexpr auto LogSoftmaxGradBF16Impl = LogSoftmaxGrad<ffi::BF16, half_log_softmax_grad<BF16>>;
+constexpr auto LogSoftmaxGradF16Impl = LogSoftmaxGrad<ffi::F16, half_log_softmax_grad<F16>>;
 
 }  // namespace
 
@@ -1128,3 +1147,5 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF64, SoftGradF64Impl, SOFT_GRAD(ffi::F64))
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradBF16, SoftGradBF16Impl, SOFT_GRAD(ffi::BF16));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SoftGradF16, SoftGradF16Impl, SOFT_GRAD(ffi::F16));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxGradF32, LogSoftmaxGradF32Impl, LSM_GRAD(ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxGradBF16, LogSoftmaxGradBF16Impl, LSM_GRAD(ffi::BF16));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(LogSoftmaxGradF16, LogSoftmaxGradF16Impl, LSM_GRAD(ffi::F16));

@@ -77,9 +77,10 @@ OUTPUTS = {"stats": 3, "soft_cross_entropy": 5, "int_grad": 0, "soft_grad": 0,
 SUFFIXES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
 # these also read and write bfloat16/float16 (converted in registers; row values in float32)
 HALF = {np.dtype(jax.numpy.bfloat16): "BF16", np.dtype(np.float16): "F16"}
-HALF_SYMBOLS = ("softmax", "log_softmax", "stats", "soft_cross_entropy", "int_grad", "soft_grad")
-# float32 only: for float64 its glibc scalar exp took 2.3× XLA's pass (65536×10, measured)
-F32_ONLY = ("log_softmax_grad",)
+HALF_SYMBOLS = ("softmax", "log_softmax", "stats", "soft_cross_entropy", "int_grad", "soft_grad",
+                "log_softmax_grad")
+# not float64: for float64 its glibc scalar exp took 2.3× XLA's pass (65536×10, measured)
+NO_F64 = ("log_softmax_grad",)
 # each entry from its row's values alone: on a GPU in column blocks (`jaxsoft.gpu.call`)
 ELEMENTWISE = ("int_grad", "soft_grad")
 
@@ -87,9 +88,8 @@ ELEMENTWISE = ("int_grad", "soft_grad")
 def dtypes(fn: str) -> dict:
     """The input dtypes kernel `fn` takes, each with its symbol's suffix (what `_load`
     registers and `applies` checks)."""
-    if fn in F32_ONLY:
-        return {np.dtype(np.float32): "F32"}
-    return {**SUFFIXES, **(HALF if fn in HALF_SYMBOLS else {})}
+    full = {np.dtype(np.float32): "F32"} if fn in NO_F64 else SUFFIXES
+    return {**full, **(HALF if fn in HALF_SYMBOLS else {})}
 
 
 _log = logging.getLogger(__name__)
@@ -177,8 +177,8 @@ def status() -> str:
 
 def applies(x, axes, where, fn="stats") -> bool:
     """Whether kernel `fn` serves `x` reduced over `axes` now: a dtype it takes (`dtypes`:
-    float32/float64; also bfloat16/float16 for softmax, log_softmax and the cross-entropies'
-    kernels, `HALF_SYMBOLS`; float32 only for the log_softmax gradient),
+    float32/float64; also bfloat16/float16 for softmax, log_softmax, the cross-entropies'
+    kernels and the log_softmax gradient, `HALF_SYMBOLS`; not float64 for the latter),
     the last axis, rows of at least one entry (the CPU kernels leave the row statistics of an
     empty row unwritten), no mask, kernels on.
     Where JAX's default backend is the CPU, the compiled kernels (built at the first call);
@@ -292,7 +292,8 @@ def values(fn, fallback, *arrays):
         a label outside [0, 1]), m, log1p(s) (NaN where the loss is NaN), logsumexp, Σ_j y_j.
       "int_grad" (x, y, m, l, a, b, c): a·p − c − b·onehot(y), p = e^{(x − m) − l}; int32 y.
       "soft_grad" (x, y, m, l, a, b): a·p − b·y.
-      "log_softmax_grad" (y, ct): ct − e^{y}·Σ_j ct_j, from log_softmax's output y; float32.
+      "log_softmax_grad" (y, ct): ct − e^{y}·Σ_j ct_j, from log_softmax's output y; float32,
+      bfloat16/float16 (in float32).
     """
     x = arrays[0]
     if OUTPUTS[fn] == 0:

@@ -539,7 +539,7 @@ def _log_softmax_jvp(axes, compensate, primals, tangents):
     x_dot, _ = tangents
     y = _log_softmax(x, axes, where, compensate)
     if (compensate and kernel.on_cpu() and kernel.applies(x, axes, where, "log_softmax_grad")
-            and x.shape[-1] <= GRAD_KERNEL_WIDTH):
+            and (x.shape[-1] <= GRAD_KERNEL_WIDTH or not compensated(x.dtype))):
         # reverse mode: ct − e^{y}·Σ ct in one pass of the CPU kernel (`kernel.linear`)
         return y, kernel.linear(_log_softmax_grad, _log_softmax_tangent, (y,), x_dot)
 
@@ -552,10 +552,11 @@ def _log_softmax_jvp(axes, compensate, primals, tangents):
     return y, _recomputed(tangent, barrier=False)(y, where, x_dot)
 
 
-# The log_softmax gradient kernel serves rows up to this wide (float32), where XLA's backward
+# The log_softmax gradient kernel serves float32 rows up to this wide, where XLA's backward
 # pays its per-row cost of a reduction (0.27 vs 0.88 ms at 65536×10, 0.70 vs 0.95 at
 # 65536×16); from 64 entries XLA's pass was as fast or faster (1.9 vs 1.5 ms at 16384×256,
-# 3.3 vs 1.7 at 4096×1000).
+# 3.3 vs 1.7 at 4096×1000). bfloat16/float16 rows of any width: XLA wrote the float32 upcasts
+# of y and ct out in full (17 passes over the bf16 logits for value_and_grad at 8192×4096).
 GRAD_KERNEL_WIDTH = 16
 
 

@@ -448,34 +448,50 @@ def test_soft_label_gradient_kernel_follows_the_jnp_path(name, cols):
                                atol=4 * np.finfo(dtype).eps)
 
 
+LSM_GRAD_SHAPES = [(40, 10), (37, 16), (2, 17, 7), (5, 1), (3, 12)]  # float32: rows ≤ 16 wide
+
+
 @needs_kernel
-@pytest.mark.parametrize("shape", [(40, 10), (37, 16), (2, 17, 7), (5, 1), (3, 12)])
-def test_log_softmax_gradient_kernel_follows_the_jnp_path(shape):
-    dtype = np.float32  # (`softmax.GRAD_KERNEL_WIDTH`: float32 rows ≤ 16 wide)
+@pytest.mark.parametrize(("name", "shape"), [
+    *(("f32", s) for s in LSM_GRAD_SHAPES),
+    *((h, s) for h in HALF for s in [*LSM_GRAD_SHAPES, (3, 1000), (4, 33)])])  # 16-bit: any
+def test_log_softmax_gradient_kernel_matches_float64(name, shape):
+    """ct − e^{y}·Σ ct from the kernel (`softmax.GRAD_KERNEL_WIDTH`) against float64 on the
+    same y and ct: within 4 float32 eps of |g| + Σ|ct| (float32 arithmetic, Σ ct in
+    float64), 16-bit results also within half a unit of their format (rounded to nearest)."""
+    dtype = {"f32": np.float32, **HALF}[name]
     rng = np.random.default_rng(8)
-    x = (4 * rng.standard_normal(shape)).astype(dtype)
+    x = (4 * rng.standard_normal(shape)).astype(np.float32)
     rows = x.reshape(-1, shape[-1])
     if shape[-1] >= 4:
-        rows[:len(SPECIAL_ROWS), :4] = np.array(SPECIAL_ROWS, dtype)[:len(rows)]
-    ct = rng.standard_normal(shape).astype(dtype)
+        rows[:len(SPECIAL_ROWS), :4] = np.array(SPECIAL_ROWS, np.float32)[:len(rows)]
+    with np.errstate(over="ignore"):  # ±3e38 is ±inf in float16
+        x, ct = jnp.asarray(x, dtype), jnp.asarray(rng.standard_normal(shape), dtype)
     pull = jax.jit(lambda v, c: jax.vjp(jaxsoft.log_softmax, v)[1](c)[0])
     assert "@jaxsoft_LogSoftmaxGrad" in pull.lower(x, ct).as_text()
-    got = pull(x, ct)
-    want = _jnp(lambda v, c: jax.vjp(jaxsoft.log_softmax, v)[1](c)[0], x, ct)
+    assert pull(x, ct).dtype == dtype
+    got = np.asarray(pull(x, ct), np.float64)
+    y, ct = np.asarray(jaxsoft.log_softmax(x), np.float64), np.asarray(ct, np.float64)
+    want = ct - np.exp(y) * ct.sum(-1, keepdims=True)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     scale = np.abs(want) + np.abs(ct).sum(-1, keepdims=True)  # |ct − p·Σ ct| ≤ both
-    err = np.where(np.isnan(want), 0, np.abs(got - want) / scale)
-    assert err.max() <= 4 * np.finfo(dtype).eps, f"max {err.max():.2e} of |g| + Σ|ct|"
+    fi = jnp.finfo(dtype)  # half a unit of the 16-bit result (rounded to nearest)
+    rounding = 0.5 * np.maximum(float(fi.eps) * np.abs(want), float(fi.smallest_subnormal))
+    rounding = rounding if name in HALF else 0
+    err = np.where(np.isnan(want), 0, (np.abs(got - want) - rounding) / scale)
+    assert err.max() <= 4 * np.finfo(np.float32).eps, f"max {err.max():.2e} of |g| + Σ|ct|"
 
 
 @needs_kernel
-def test_log_softmax_gradient_kernel_only_for_narrow_float32_rows(x64):
+def test_log_softmax_gradient_kernel_only_for_narrow_float32_rows_and_16_bit_ones(x64):
     pull = jax.jit(lambda v: jax.vjp(jaxsoft.log_softmax, v)[1](v)[0])
     for x in (jnp.ones((40, 10), jnp.float32), jnp.ones((4, 17), jnp.float32),
-              jnp.ones((40, 10))):  # the last float64
+              jnp.ones((40, 10)), jnp.ones((4, 17), jnp.bfloat16),  # float64; 16-bit: any width
+              jnp.ones((40, 10), jnp.float16)):
         text = pull.lower(x).as_text()
-        assert ("@jaxsoft_LogSoftmaxGrad" in text) == (x.dtype == jnp.float32
-                                                        and x.shape[-1] <= 16)
+        assert ("@jaxsoft_LogSoftmaxGrad" in text) == (x.dtype != jnp.float64
+                                                        and (x.shape[-1] <= 16
+                                                             or x.dtype == jnp.bfloat16))
 
 
 @needs_kernel
