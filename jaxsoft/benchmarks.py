@@ -301,8 +301,10 @@ F32_BF16 = ("float32", "bfloat16")
 WORKLOADS = (
     Workload("softmax", SOFTMAX, dtypes=F32_BF16),
     Workload("log_softmax", LOG_SOFTMAX, dtypes=F32_BF16),
-    Workload("softmax value_and_grad", _each(_sum_times_z, SOFTMAX), grad=True),
-    Workload("log_softmax value_and_grad", _each(_sum_times_z, LOG_SOFTMAX), grad=True),
+    Workload("softmax value_and_grad", _each(_sum_times_z, SOFTMAX), grad=True,
+             dtypes=F32_BF16),
+    Workload("log_softmax value_and_grad", _each(_sum_times_z, LOG_SOFTMAX), grad=True,
+             dtypes=F32_BF16),
     Workload("CE integer labels value_and_grad", _each(_mean, {
         "jaxsoft": jaxsoft.softmax_cross_entropy_with_integer_labels,
         "optax": optax.losses.softmax_cross_entropy_with_integer_labels,
