@@ -1,5 +1,11 @@
 """Suite-wide strictness (as equinox does): no silent rank or dtype promotion anywhere."""
 
+import os
+
+# The tests run in several pytest-xdist workers (pyproject.toml: -n auto); on a GPU each takes
+# device memory as it needs it instead of JAX's default 75 % of it at its first computation.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
 import jax
 import pytest
 
