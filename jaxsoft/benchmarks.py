@@ -20,7 +20,8 @@ linear + cross-entropy workload (one child per implementation), and glibc's mall
 which glibc reads at process start (`--malloc-reuse`, `--compare-malloc`).
 
 Run: `python -m jaxsoft bench [--quick] [--json FILE] [--reps N] [--only NAME ...]
-[--malloc-reuse | --compare-malloc]` (or `python bench/run.py ...`).
+[--malloc-reuse | --compare-malloc]` (or `python bench/run.py ...`); `python -m jaxsoft bench
+--summary RUN.json [RUN.json ...]` prints jaxsoft against its peer from saved runs.
 """
 
 from __future__ import annotations
@@ -487,6 +488,65 @@ def format_markdown(lim: dict, rows: list[Row]) -> str:
                          + (f" {_cell(r.peak_mb, '{:.0f}')} | {_cell(r.planned_mb, '{:.0f}')} |"
                             if peak else ""))
     return "\n".join(lines)
+
+
+# The issue's shapes (the targets: ≤ 1.0× the peer at each); 4096×1000 is measured beside them.
+TARGET_SHAPES = ((8192, 4096), (1024, 32768), (65536, 10), (65536, 128))
+PEERS = ("jax.nn", "optax")  # the implementation jaxsoft replaces, per workload
+
+
+def format_summary(runs: list[list[dict]]) -> str:
+    """jaxsoft against the peer it replaces, from runs saved by `--json` (the first run's
+    times, every run's ratio of medians and of fastest calls), and per run how many rows at
+    the issue's shapes (`TARGET_SHAPES`) are at or below 1.0×."""
+    def by_case(run):
+        cases: dict[tuple, dict[str, dict]] = {}
+        for r in run:
+            if r["impl"] != "limit" and r.get("env", "default") == "default":
+                cases.setdefault((r["workload"], tuple(r["shape"]), r["dtype"]), {})[r["impl"]] = r
+        return cases
+
+    def ratio(ours, peer, key):
+        return None if ours.get(key) is None or peer.get(key) is None else ours[key] / peer[key]
+
+    cases = [by_case(run) for run in runs]
+    head = (["workload", "shape", "dtype", "jaxsoft ms", "peer", "peer ms"]
+            + [f"jaxsoft / peer, run {i + 1} (fastest calls)" for i in range(len(runs))]
+            + ["torch ms"])
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    met, counted = [0] * len(runs), [0] * len(runs)
+    for key, impls in cases[0].items():
+        peer = next((p for p in PEERS if p in impls), None)
+        if "jaxsoft" not in impls or peer is None:
+            continue
+        cells = []
+        for i, run in enumerate(cases):
+            pair = run.get(key, {})
+            if "jaxsoft" not in pair or peer not in pair:
+                cells.append("—")
+                continue
+            r, fastest = (ratio(pair["jaxsoft"], pair[peer], k) for k in ("median_ms", "min_ms"))
+            cells.append(f"{r:.2f}" + ("" if fastest is None else f" ({fastest:.2f})"))
+            if key[1] in TARGET_SHAPES:
+                counted[i] += 1
+                met[i] += r <= 1.0
+        torch = impls.get("torch", {}).get("median_ms")
+        lines.append(f"| {key[0]} | {'×'.join(map(str, key[1]))} | {key[2]} | "
+                     f"{impls['jaxsoft']['median_ms']:.3g} | {peer} | "
+                     f"{impls[peer]['median_ms']:.3g} | " + " | ".join(cells)
+                     + f" | {_cell(torch, '{:.3g}')} |")
+    lines += ["", "Rows at the issue's shapes at or below 1.0×: " + ", ".join(
+        f"{m} of {c} (run {i + 1})" for i, (m, c) in enumerate(zip(met, counted, strict=True)))]
+    return "\n".join(lines)
+
+
+def summary(paths: list[str]) -> int:
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs.append(json.load(f))
+    print(format_summary(runs))
+    return 0
 
 
 def main(quick=False, json_path=None, reps=5, only=None, malloc_reuse=False,

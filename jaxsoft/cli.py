@@ -37,6 +37,8 @@ def main(argv=None) -> int:
     malloc.add_argument("--compare-malloc", action="store_true",
                         help="run default and --malloc-reuse, print them side by side "
                              "(default selection: the softmax and loss workloads)")
+    malloc.add_argument("--summary", nargs="+", metavar="RUN.json",
+                        help="measure nothing: jaxsoft against its peer in runs saved by --json")
 
     tr = commands.add_parser("train", help="train MLPs (several seeds and learning rates at once)")
     tr.add_argument("--data", default="digits",
@@ -70,6 +72,8 @@ def main(argv=None) -> int:
     if args.command == "bench":
         from jaxsoft import benchmarks
 
+        if args.summary:
+            return benchmarks.summary(args.summary)
         return benchmarks.main(args.quick, args.json, args.reps, args.only, args.malloc_reuse,
                                args.compare_malloc)
     return _train(args)

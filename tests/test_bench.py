@@ -102,3 +102,37 @@ def test_compare_malloc_runs_a_malloc_reuse_child_and_prints_both(tmp_path, caps
     assert {r["env"] for r in rows} == {"default", "malloc_reuse"}
     assert "| workload | shape | dtype | impl | default ms | malloc reuse ms |" in (
         capsys.readouterr().out)
+
+
+def _saved(workload, shape, impl, median, fastest=None, env="default"):
+    return {"workload": workload, "shape": list(shape), "dtype": "float32", "impl": impl,
+            "median_ms": median, "min_ms": fastest, "env": env}
+
+
+def test_summary_of_saved_runs_counts_the_target_rows(tmp_path, capsys):
+    """jaxsoft against the peer it replaces, per run; only the issue's shapes counted, other
+    environments and implementations left out."""
+    target, beside = benchmarks.TARGET_SHAPES[0], (4096, 1000)
+    first = [_saved("copy bandwidth", (1,), "limit", 1.0),
+             _saved("softmax", target, "jaxsoft", 2.0, 1.5),
+             _saved("softmax", target, "jax.nn", 4.0, 2.0), _saved("softmax", target, "torch", 8.0),
+             _saved("softmax", target, "jaxsoft", 9.0, env="malloc_reuse"),
+             _saved("CE", target, "jaxsoft", 3.0), _saved("CE", target, "optax", 2.0),
+             _saved("CE", beside, "jaxsoft", 1.0), _saved("CE", beside, "optax", 2.0),
+             _saved("MLP", (10, 784), "jaxsoft", 1.0)]
+    second = [_saved("softmax", target, "jaxsoft", 3.0, 3.0),
+              _saved("softmax", target, "jax.nn", 2.0, 2.0),
+              _saved("CE", target, "jaxsoft", 1.0)]  # its optax row missing
+    paths = []
+    for i, run in enumerate((first, second)):
+        paths.append(tmp_path / f"run{i}.json")
+        paths[-1].write_text(json.dumps(run))
+    assert cli.main(["bench", "--summary", *map(str, paths)]) == 0
+    out = capsys.readouterr().out
+    shape = "×".join(map(str, target))
+    assert (f"| softmax | {shape} | float32 | 2 | jax.nn | 4 | 0.50 (0.75) | 1.50 (1.50) | 8 |"
+            in out)
+    assert f"| CE | {shape} | float32 | 3 | optax | 2 | 1.50 | — |  |" in out
+    assert "| CE | 4096×1000 | float32 | 1 | optax | 2 | 0.50 | — |  |" in out
+    assert "MLP" not in out and "limit" not in out
+    assert out.rstrip().endswith("at or below 1.0×: 1 of 2 (run 1), 0 of 1 (run 2)")
