@@ -9,10 +9,10 @@ exponent's reduced argument, and sums in float64 (long double for float64 inputs
 maxima counted apart so s = Σ_j e^{x_j − m} − 1 keeps its digits when tiny. The output pass
 works on the row, still in cache, in that wider format and rounds once: softmax ≤ 2.5 ulp,
 log_softmax ≤ 2 (0.5–1.3 measured in float32), logsumexp ≤ 1 at every shape tested
-(tests/test_kernel.py). Rows of ≤ 16 entries go 16 at a time, one per vector lane (gathers),
-so no reduction crosses lanes; their results are written in memory order, each lane's row
-values fetched by a permute (a scatter a column cost as much as a pass over memory). Speed:
-README, Performance.
+(tests/test_kernel.py). Rows of ≤ 16 entries go 16 at a time, one per vector lane (16 rows
+loaded and transposed in registers), so no reduction crosses lanes; the softmax's outputs are
+transposed back, the others written in memory order, each lane's row values fetched by a
+permute (a scatter a column cost as much as a pass over memory). Speed: README, Performance.
 
 On a GPU the same calls run the jnp formulas as Pallas (Triton) kernels, one per call
 (`jaxsoft.gpu`; JAXSOFT_GPU_KERNEL=0 turns them off); `gpu_interpreted` runs those on any
