@@ -47,7 +47,7 @@ from jaxsoft.softmax import on_gpu  # JAX's default backend is not the CPU
 # (full run, --quick); index with `quick`. 4096×1000 (an ImageNet-sized batch) is beside the
 # issue's three shapes: its 16 MB arrays stay below glibc's adaptive mmap threshold (≤ 32 MiB)
 # once it has risen, so their memory is mostly reused without page faults and the arithmetic
-# shows undiluted (by default a row may still flip between the two; see README).
+# shows undiluted (by default a row may still flip between the two; bench/NOTES.md).
 SHAPES = {"logits": ([(8192, 4096), (1024, 32768), (65536, 10), (4096, 1000)],
                      [(512, 1024), (64, 8192), (4096, 10)]),
           "multilabel": ([(65536, 128)], [(4096, 128)])}
@@ -81,7 +81,8 @@ class Row:
     impl: str
     median_ms: float
     # the fastest sample (softmax and loss rows): the median of a short sampling can fall in a
-    # slow phase of the machine (on a VM, its host faulting in a large output's pages; README)
+    # slow phase of the machine (on a VM, its host faulting in a large output's pages;
+    # bench/NOTES.md)
     min_ms: float | None = None
     rounds_ms: list | None = None  # each round's median (softmax and loss rows; `ROUNDS`)
     gbps: float | None = None
@@ -105,9 +106,9 @@ MIN_SECONDS, MAX_REPS, GPU_SAMPLE_SECONDS = 0.25, 200, 0.005
 # The softmax and loss rows sample each implementation in ROUNDS rounds (full run, --quick),
 # the implementations in turns between rounds, and report the fastest round's median (as
 # `timeit` takes the best of its repeats: a slower round is the machine's doing, here a slow
-# phase of a second or more, this VM's host faulting in a fresh output's huge pages; README),
-# and every round's median (`rounds_ms`). Within a round each implementation runs alone,
-# after a warm-up call of its own.
+# phase of a second or more, this VM's host faulting in a fresh output's huge pages;
+# bench/NOTES.md), and every round's median (`rounds_ms`). Within a round each implementation
+# runs alone, after a warm-up call of its own.
 ROUNDS = (3, 1)
 
 
@@ -497,8 +498,9 @@ PEERS = ("jax.nn", "optax")  # the implementation jaxsoft replaces, per workload
 
 def format_summary(runs: list[list[dict]]) -> str:
     """jaxsoft against the peer it replaces, from runs saved by `--json` (the first run's
-    times, every run's ratio of medians and of fastest calls), and per run how many rows at
-    the issue's shapes (`TARGET_SHAPES`) are at or below 1.0×."""
+    times and jaxsoft's fraction of the copy or matmul limit, every run's ratio of medians and
+    of fastest calls), and per run how many rows at the issue's shapes (`TARGET_SHAPES`) are at
+    or below 1.0×."""
     def by_case(run):
         cases: dict[tuple, dict[str, dict]] = {}
         for r in run:
@@ -510,7 +512,7 @@ def format_summary(runs: list[list[dict]]) -> str:
         return None if ours.get(key) is None or peer.get(key) is None else ours[key] / peer[key]
 
     cases = [by_case(run) for run in runs]
-    head = (["workload", "shape", "dtype", "jaxsoft ms", "peer", "peer ms"]
+    head = (["workload", "shape", "dtype", "jaxsoft ms", "jaxsoft, of limit", "peer", "peer ms"]
             + [f"jaxsoft / peer, run {i + 1} (fastest calls)" for i in range(len(runs))]
             + ["torch ms"])
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
@@ -530,9 +532,11 @@ def format_summary(runs: list[list[dict]]) -> str:
             if key[1] in TARGET_SHAPES:
                 counted[i] += 1
                 met[i] += r <= 1.0
-        torch = impls.get("torch", {}).get("median_ms")
+        ours, torch = impls["jaxsoft"], impls.get("torch", {}).get("median_ms")
+        limit = "copy" if ours.get("gbps") is not None else "matmul"
         lines.append(f"| {key[0]} | {'×'.join(map(str, key[1]))} | {key[2]} | "
-                     f"{impls['jaxsoft']['median_ms']:.3g} | {peer} | "
+                     f"{ours['median_ms']:.3g} | "
+                     f"{_cell(ours.get('fraction_of_limit'), '{:.0%} ' + limit)} | {peer} | "
                      f"{impls[peer]['median_ms']:.3g} | " + " | ".join(cells)
                      + f" | {_cell(torch, '{:.3g}')} |")
     lines += ["", "Rows at the issue's shapes at or below 1.0×: " + ", ".join(

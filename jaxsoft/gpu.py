@@ -6,7 +6,7 @@ and writes its results once.
 Why: XLA fuses the exact jnp formulas (`jaxsoft.softmax.Stats`: the rounding error of x − m
 recovered by Fast2Sum, the maxima counted apart) into 3–5 kernels that pass over the logits
 4–5 times, where jax.nn's plain softmax is one kernel that reads x once and writes once
-(README, Performance: exact log_softmax 1.9× jax.nn at 8192×4096 on an H200 before this).
+(bench/NOTES.md: exact log_softmax 1.9× jax.nn at 8192×4096 on an H200 before this).
 
 How: a program loads BR whole rows, BC = the power of two ≥ C entries each, into registers
 (the entries past C read as −inf in x and 0 elsewhere, the rows past the last as empty rows),
@@ -19,7 +19,7 @@ entries (wider rows would not fit a program's registers: the jnp path serves the
 JAXSOFT_GPU_KERNEL=0 (`enabled`). The gradients of the cross-entropies, computed entry by entry
 from the row statistics, run in column blocks (`call`'s `elementwise`); the soft-label CE's
 forward, whose program holds two rows (x and y), only for rows of at most PAIR_WIDTH entries.
-Measured on an H200 (README, Performance): float32 softmax at 8192×4096 0.077 ms against the
+Measured on an H200 (bench/NOTES.md): float32 softmax at 8192×4096 0.077 ms against the
 jnp path's 0.148 (XLA's passes over the exact formulas); integer-label CE value_and_grad
 0.90× optax at 8192×4096 (the jnp path 1.05×), one-hot 0.88× (1.10×); a one-hot CE forward
 over rows of 32768 in one program spilled registers (3.5× optax), hence PAIR_WIDTH.

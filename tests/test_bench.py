@@ -104,9 +104,10 @@ def test_compare_malloc_runs_a_malloc_reuse_child_and_prints_both(tmp_path, caps
         capsys.readouterr().out)
 
 
-def _saved(workload, shape, impl, median, fastest=None, env="default"):
+def _saved(workload, shape, impl, median, fastest=None, env="default", gbps=None):
     return {"workload": workload, "shape": list(shape), "dtype": "float32", "impl": impl,
-            "median_ms": median, "min_ms": fastest, "env": env}
+            "median_ms": median, "min_ms": fastest, "env": env, "gbps": gbps,
+            "fraction_of_limit": None if gbps is None else gbps / 10}
 
 
 def test_summary_of_saved_runs_counts_the_target_rows(tmp_path, capsys):
@@ -114,7 +115,7 @@ def test_summary_of_saved_runs_counts_the_target_rows(tmp_path, capsys):
     environments and implementations left out."""
     target, beside = benchmarks.TARGET_SHAPES[0], (4096, 1000)
     first = [_saved("copy bandwidth", (1,), "limit", 1.0),
-             _saved("softmax", target, "jaxsoft", 2.0, 1.5),
+             _saved("softmax", target, "jaxsoft", 2.0, 1.5, gbps=8.4),
              _saved("softmax", target, "jax.nn", 4.0, 2.0), _saved("softmax", target, "torch", 8.0),
              _saved("softmax", target, "jaxsoft", 9.0, env="malloc_reuse"),
              _saved("CE", target, "jaxsoft", 3.0), _saved("CE", target, "optax", 2.0),
@@ -130,9 +131,9 @@ def test_summary_of_saved_runs_counts_the_target_rows(tmp_path, capsys):
     assert cli.main(["bench", "--summary", *map(str, paths)]) == 0
     out = capsys.readouterr().out
     shape = "×".join(map(str, target))
-    assert (f"| softmax | {shape} | float32 | 2 | jax.nn | 4 | 0.50 (0.75) | 1.50 (1.50) | 8 |"
-            in out)
-    assert f"| CE | {shape} | float32 | 3 | optax | 2 | 1.50 | — |  |" in out
-    assert "| CE | 4096×1000 | float32 | 1 | optax | 2 | 0.50 | — |  |" in out
-    assert "MLP" not in out and "limit" not in out
+    assert (f"| softmax | {shape} | float32 | 2 | 84% copy | jax.nn | 4 | 0.50 (0.75) | "
+            "1.50 (1.50) | 8 |") in out
+    assert f"| CE | {shape} | float32 | 3 |  | optax | 2 | 1.50 | — |  |" in out
+    assert "| CE | 4096×1000 | float32 | 1 |  | optax | 2 | 0.50 | — |  |" in out
+    assert "MLP" not in out and "copy bandwidth" not in out
     assert out.rstrip().endswith("at or below 1.0×: 1 of 2 (run 1), 0 of 1 (run 2)")
