@@ -1,8 +1,11 @@
-# The GPU checks in one call of a lent machine (~8 min of a call's 10; nothing else needs a GPU):
-# GPU tests, then the CE rows first (the 16-bit Pallas CE kernels of session 16 were never timed),
-# then the full suite. Call: run(command="bash .gpu/run11.sh", timeout_s=600), then give_back.
-export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD XLA_PYTHON_CLIENT_PREALLOCATE=false
+#!/usr/bin/env bash
+# The GPU checks in one call of a lent GPU machine (~8 min; CI never needs a GPU): the GPU
+# tests, then the cross-entropy rows (the 16-bit Pallas CE kernels of session 16 are not yet
+# timed on a GPU), then the full suite; results and logs under $OUT. JAX's CUDA build must be
+# installed there. Run from anywhere: OUT=/some/dir bash bench/gpu_check.sh
 cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD XLA_PYTHON_CLIENT_PREALLOCATE=false
+OUT=${OUT:?set OUT to a folder for the results}
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 python3 -c "import jax, jaxlib, optax; print(jax.__version__, jaxlib.__version__, optax.__version__, jax.devices())"
 timeout 150 python3 -m pytest -q -n 14 -p no:cacheprovider -rfE --tb=short tests/test_gpu.py tests/test_kernel.py tests/test_cross_entropy.py tests/test_softmax.py > $OUT/tests.log 2>&1; echo "tests rc=$?"
