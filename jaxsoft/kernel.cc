@@ -351,14 +351,16 @@ void log_softmax_grad_rows_f32(const float* y, const float* ct, float* g, int64_
 }
 
 // Rows of at most 16 entries, 16 rows at a time with one row per lane: no per-row reductions
-// across lanes. The 16 rows are loaded (masked to their c entries) and transposed in registers
-// into columns, the j-th entries of the 16 rows in one vector; the softmax's outputs, formed in
-// that layout, are transposed back and stored a row at a time. Gathering the columns from
-// memory and recomputing the exponentials in memory order instead took up to twice as long
-// (one thread, 65536 rows of 10: softmax 0.54 → 0.31 ms, log_softmax 0.47 → 0.34, the
-// statistics 0.41 → 0.27, the log_softmax gradient 0.34 → 0.18; of 2 entries the softmax
-// 0.15 → 0.16), bit for bit the same. Same arithmetic as the row functions above. Each
-// returns the first row it left (fewer than 16 remain).
+// across lanes. The 16 rows are loaded (masked to their c entries; rows of <= 8 two to a vector)
+// and transposed in registers into columns, the j-th entries of the 16 rows in one vector; the
+// softmax's outputs, formed in that layout, are transposed back and stored a row at a time.
+// Gathering the columns from memory and recomputing the exponentials in memory order instead
+// took up to twice as long (one thread, 65536 rows of 10: softmax 0.54 -> 0.31 ms, log_softmax
+// 0.47 -> 0.34, the statistics 0.42 -> 0.27, the log_softmax gradient 0.35 -> 0.14; of 2: 0.15
+// -> 0.10, 0.19 -> 0.12, 0.18 -> 0.15, 0.06 -> 0.03), bit for bit the same. (The statistics
+// kept the 16-row transposition for rows of <= 8 too: as a second instantiation they ran
+// 10-30 % slower at every width, not understood.) Same arithmetic as the row functions above.
+// Each returns the first row it left (fewer than 16 remain).
 
 // In: v[i] lane j = M[i][j]; out: v[j] lane i = M[i][j] (16×16, 64 shuffles).
 inline void transpose16(__m512* v) {
@@ -384,14 +386,60 @@ inline void transpose16(__m512* v) {
   }
 }
 
-// v[j] = the j-th entries of the 16 rows of c entries at xb (0 for j >= c).
+// The same for two 8×8 matrices side by side, one in each 256-bit half (24 shuffles): rows of
+// at most 8 entries go two to a vector, row r beside row r + 8.
+inline void transpose8x2(__m512* v) {
+  __m512 t[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    v[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    v[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    v[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    v[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  // 128-bit blocks: (a0 b0 a2 b2) and (a1 b1 a3 b3) of a = v[j], b = v[j + 4]
+  const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+  const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+  for (int j = 0; j < 4; ++j) {
+    t[j] = _mm512_permutex2var_ps(v[j], lo, v[j + 4]);
+    t[j + 4] = _mm512_permutex2var_ps(v[j], hi, v[j + 4]);
+  }
+  for (int j = 0; j < 8; ++j) v[j] = t[j];
+}
+
+// v[j] = the j-th entries of the 16 rows of c entries at xb (0 for j >= c). half (c <= 8) is a
+// template parameter, chosen once a call (`narrow`): as a branch in the loop it cost the rows of
+// 9-16 entries 3-6 % (one thread, measured).
+template <bool half>
 inline void load_columns(const float* xb, int64_t c, __m512* v) {
+  if (half) {
+    __mmask8 k = (__mmask8)tail(c);
+    for (int r = 0; r < 8; ++r)
+      v[r] = join(_mm256_maskz_loadu_ps(k, xb + r * c),
+                  _mm256_maskz_loadu_ps(k, xb + (r + 8) * c));
+    transpose8x2(v);
+    return;
+  }
   for (int r = 0; r < 16; ++r) v[r] = _mm512_maskz_loadu_ps(tail(c), xb + r * c);
   transpose16(v);
 }
 
 // The inverse: columns v (transposed in place) stored as the 16 rows of c entries at yb.
+template <bool half>
 inline void store_columns(float* yb, int64_t c, __m512* v) {
+  if (half) {
+    __mmask8 k = (__mmask8)tail(c);
+    transpose8x2(v);
+    for (int r = 0; r < 8; ++r) {
+      _mm256_mask_storeu_ps(yb + r * c, k, _mm512_castps512_ps256(v[r]));
+      _mm256_mask_storeu_ps(yb + (r + 8) * c, k,
+                            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v[r]), 1)));
+    }
+    return;
+  }
   transpose16(v);
   for (int r = 0; r < 16; ++r) _mm512_mask_storeu_ps(yb + r * c, tail(c), v[r]);
 }
@@ -404,8 +452,9 @@ struct Block {
 
 // softmax = true: s = Σ_j e^{x_j - m} and v[j] = e^{x_j - m}; else s = (ties - 1) + Σ_{x < m}
 // and v[j] = x_j.
+template <bool half>
 inline void narrow_block(const float* xb, int64_t c, bool softmax, Block& b) {
-  load_columns(xb, c, b.v);
+  load_columns<half>(xb, c, b.v);
   b.m = _mm512_set1_ps(-FLT_MAX);
   for (int64_t j = 0; j < c; ++j) b.m = _mm512_max_ps(b.m, b.v[j]);
   __m512 neg_m = _mm512_sub_ps(_mm512_setzero_ps(), b.m), ties = _mm512_setzero_ps();
@@ -450,19 +499,30 @@ inline void row_of(int64_t c, RowOf& o) {
   }
 }
 
-int64_t softmax_narrow_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t c) {
+template <bool half>
+int64_t softmax_narrow(const float* x, float* y, int64_t r0, int64_t r1, int64_t c) {
   Block b;
   for (; r0 + 16 <= r1; r0 += 16) {
-    narrow_block(x + r0 * c, c, true, b);
+    narrow_block<half>(x + r0 * c, c, true, b);
     __m512d one = _mm512_set1_pd(1.0);  // max returns its second operand for NaN
     __m512d inv_lo = _mm512_div_pd(one, _mm512_max_pd(one, b.lo));
     __m512d inv_hi = _mm512_div_pd(one, _mm512_max_pd(one, b.hi));
     for (int64_t j = 0; j < c; ++j)  // e^{x - m} / s in float64, rounded once
       b.v[j] = join(_mm512_cvtpd_ps(_mm512_mul_pd(lo_pd(b.v[j]), inv_lo)),
                     _mm512_cvtpd_ps(_mm512_mul_pd(hi_pd(b.v[j]), inv_hi)));
-    store_columns(y + r0 * c, c, b.v);
+    store_columns<half>(y + r0 * c, c, b.v);
   }
   return r0;
+}
+
+// kernel(std::true_type) for rows of at most 8 entries, kernel(std::false_type) for 9 to 16.
+template <typename F>
+inline int64_t narrow(int64_t c, F kernel) {
+  return c <= 8 ? kernel(std::true_type{}) : kernel(std::false_type{});
+}
+
+int64_t softmax_narrow_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t c) {
+  return narrow(c, [=](auto half) { return softmax_narrow<half()>(x, y, r0, r1, c); });
 }
 
 // log1p(s) for s >= 0 (NaN stays NaN), 8 lanes, to ~1e-11 relative (float32 results need
@@ -503,13 +563,14 @@ inline void narrow_logs(const Block& b, double* l, double* lse_m) {
   }
 }
 
-int64_t log_softmax_narrow_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t c) {
+template <bool half>
+int64_t log_softmax_narrow(const float* x, float* y, int64_t r0, int64_t r1, int64_t c) {
   RowOf row;
   row_of(c, row);
   Block b;
   alignas(64) double l[16];
   for (; r0 + 16 <= r1; r0 += 16) {
-    narrow_block(x + r0 * c, c, false, b);
+    narrow_block<half>(x + r0 * c, c, false, b);
     narrow_logs(b, l, nullptr);
     __m512d l_lo = _mm512_load_pd(l), l_hi = _mm512_load_pd(l + 8);
     const float* xb = x + r0 * c;
@@ -524,6 +585,10 @@ int64_t log_softmax_narrow_f32(const float* x, float* y, int64_t r0, int64_t r1,
     }
   }
   return r0;
+}
+
+int64_t log_softmax_narrow_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t c) {
+  return narrow(c, [=](auto half) { return log_softmax_narrow<half()>(x, y, r0, r1, c); });
 }
 
 // The gradients a·p - c - b·onehot(y) and a·p - b·y of int_grad_rows_f32 and
@@ -580,8 +645,9 @@ int64_t soft_grad_narrow_f32(const float* x, const float* y, const float* m, con
   return r0;
 }
 
-int64_t log_softmax_grad_narrow_f32(const float* y, const float* ct, float* g, int64_t r0,
-                                    int64_t r1, int64_t cols) {
+template <bool half>
+int64_t log_softmax_grad_narrow(const float* y, const float* ct, float* g, int64_t r0, int64_t r1,
+                                int64_t cols) {
   RowOf row;
   row_of(cols, row);
   const __m512 zero = _mm512_setzero_ps();
@@ -589,7 +655,7 @@ int64_t log_softmax_grad_narrow_f32(const float* y, const float* ct, float* g, i
   for (; r0 + 16 <= r1; r0 += 16) {
     const float *yb = y + r0 * cols, *cb = ct + r0 * cols;
     float* gb = g + r0 * cols;
-    load_columns(cb, cols, v);
+    load_columns<half>(cb, cols, v);
     __m512d lo = _mm512_setzero_pd(), hi = lo;  // Σ_j ct_j, one row a lane
     for (int64_t j = 0; j < cols; ++j) {
       lo = _mm512_add_pd(lo, lo_pd(v[j]));
@@ -605,13 +671,20 @@ int64_t log_softmax_grad_narrow_f32(const float* y, const float* ct, float* g, i
   return r0;
 }
 
+int64_t log_softmax_grad_narrow_f32(const float* y, const float* ct, float* g, int64_t r0,
+                                    int64_t r1, int64_t cols) {
+  return narrow(cols, [=](auto half) {
+    return log_softmax_grad_narrow<half()>(y, ct, g, r0, r1, cols);
+  });
+}
+
 int64_t stats_narrow_f32(const float* x, float* m, float* l, float* lse, int64_t r0, int64_t r1,
                          int64_t c) {
   Block b;
   alignas(64) double lk[16], lse_m[16];
   alignas(64) float mk[16];
   for (; r0 + 16 <= r1; r0 += 16) {
-    narrow_block(x + r0 * c, c, false, b);
+    narrow_block<false>(x + r0 * c, c, false, b);
     narrow_logs(b, lk, lse_m);
     _mm512_store_ps(mk, b.m);
     for (int k = 0; k < 16; ++k) {
