@@ -362,19 +362,26 @@ void log_softmax_grad_rows_f32(const float* y, const float* ct, float* g, int64_
 // 10-30 % slower at every width, not understood.) Same arithmetic as the row functions above.
 // Each returns the first row it left (fewer than 16 remain).
 
-// In: v[i] lane j = M[i][j]; out: v[j] lane i = M[i][j] (16×16, 64 shuffles).
-inline void transpose16(__m512* v) {
+// The first two stages of both transpositions below: 4×4 transposes within each 128-bit lane
+// of every group of 4 vectors (n a multiple of 4).
+inline void transpose_lanes4(__m512* v, int n) {
   __m512 t[16];
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < n / 2; ++i) {
     t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
     t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
   }
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < n / 4; ++i) {
     v[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
     v[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
     v[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
     v[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
   }
+}
+
+// In: v[i] lane j = M[i][j]; out: v[j] lane i = M[i][j] (16×16, 64 shuffles).
+inline void transpose16(__m512* v) {
+  __m512 t[16];
+  transpose_lanes4(v, 16);
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 4; ++j) {
       t[8 * i + j] = _mm512_shuffle_f32x4(v[8 * i + j], v[8 * i + 4 + j], 0x88);
@@ -390,16 +397,7 @@ inline void transpose16(__m512* v) {
 // at most 8 entries go two to a vector, row r beside row r + 8.
 inline void transpose8x2(__m512* v) {
   __m512 t[8];
-  for (int i = 0; i < 4; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
-  }
-  for (int i = 0; i < 2; ++i) {
-    v[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-    v[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-    v[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-    v[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-  }
+  transpose_lanes4(v, 8);
   // 128-bit blocks: (a0 b0 a2 b2) and (a1 b1 a3 b3) of a = v[j], b = v[j + 4]
   const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
   const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
