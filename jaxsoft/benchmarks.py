@@ -501,10 +501,12 @@ def format_summary(runs: list[list[dict]]) -> str:
     times and jaxsoft's fraction of the copy or matmul limit, every run's ratio of medians and
     of fastest calls), and per run how many rows at the issue's shapes (`TARGET_SHAPES`) are at
     or below 1.0× by their medians and by their fastest calls (the median where there is none)."""
-    def by_case(run):
+    def by_case(run):  # the default environment's rows (a --malloc-reuse run has only others)
+        envs = {r.get("env", "default") for r in run}
+        env = "default" if "default" in envs or not envs else envs.pop()
         cases: dict[tuple, dict[str, dict]] = {}
         for r in run:
-            if r["impl"] != "limit" and r.get("env", "default") == "default":
+            if r["impl"] != "limit" and r.get("env", "default") == env:
                 cases.setdefault((r["workload"], tuple(r["shape"]), r["dtype"]), {})[r["impl"]] = r
         return cases
 

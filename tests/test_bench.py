@@ -138,3 +138,13 @@ def test_summary_of_saved_runs_counts_the_target_rows(tmp_path, capsys):
     assert "MLP" not in out and "copy bandwidth" not in out
     assert out.rstrip().endswith("at or below 1.0×: 1 of 2 (run 1; 1 by fastest calls), "
                                  "0 of 1 (run 2; 1 by fastest calls)")
+
+
+def test_summary_of_a_malloc_reuse_run_shows_its_rows(tmp_path, capsys):
+    target = benchmarks.TARGET_SHAPES[0]
+    path = tmp_path / "reuse.json"
+    path.write_text(json.dumps([_saved("softmax", target, "jaxsoft", 1.0, env="malloc_reuse"),
+                                _saved("softmax", target, "jax.nn", 2.0, env="malloc_reuse")]))
+    assert cli.main(["bench", "--summary", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "| jax.nn | 2 | 0.50 |" in out and "1 of 1 (run 1" in out
